@@ -1,0 +1,103 @@
+"""The `streamchat` command: chat (default), ask, serve, history, models."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+
+COMMANDS = ("chat", "ask", "serve", "history", "models")
+
+
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """Options choosing and tuning the local engine (serve, and chat/ask on the built-in model)."""
+    parser.add_argument("--model-path", "--model-file", dest="model_path", metavar="PATH",
+                        help="a GGUF model file (default: the built-in SmolLM2-135M-Instruct)")  # fmt: skip
+    parser.add_argument("--engine", default="llama", metavar="llama|script:PATH",
+                        help="the generator: llama.cpp, or a script replayed deterministically")  # fmt: skip
+    parser.add_argument("--script-chunk", type=int, default=4, metavar="N",
+                        help="script engine: characters per delta (0 = random 1-16, seeded)")  # fmt: skip
+    parser.add_argument("--script-rate", type=float, default=0.0, metavar="R",
+                        help="script engine: deltas per second (0 = as fast as possible)")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="sampling / script seed")
+    parser.add_argument("--n-ctx", type=int, default=8192, help="llama.cpp context size in tokens")
+
+
+def build_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = sub.add_parser("serve", help="serve the Anthropic Messages API on a local model")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--model", dest="model_path", metavar="PATH",
+                       help="a GGUF model file (default: the built-in SmolLM2-135M-Instruct)")  # fmt: skip
+    serve.add_argument("--api-key", default=os.environ.get("STREAMCHAT_SERVER_API_KEY"),
+                       help="require this key (x-api-key or Bearer); env STREAMCHAT_SERVER_API_KEY")  # fmt: skip
+    serve.add_argument("--max-queue", type=int, default=16, help="requests that may wait for the model")
+    add_engine_options(serve)
+    serve.set_defaults(model_path=None)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """`streamchat serve`: load the engine, print how to use it, serve until Ctrl-C."""
+    from .engines import load_engine
+    from .server import ServerSettings, create_app
+    from .server.app import model_created_at
+    from .server.run import serve
+
+    try:
+        engine = load_engine(args.engine, model_path=args.model_path, script_chunk=args.script_chunk,
+                             script_rate=args.script_rate, seed=args.seed, n_ctx=args.n_ctx)  # fmt: skip
+    except (OSError, ValueError) as exc:
+        print(f"streamchat: cannot load the engine: {exc}", file=sys.stderr)
+        return 2
+    settings = ServerSettings(api_key=args.api_key, max_queue=args.max_queue,
+                              created_at=model_created_at(getattr(engine, "model_path", None)))  # fmt: skip
+    url = f"http://{args.host}:{args.port}"
+    key = args.api_key or "local"
+    print(f"streamchat {__version__} serving {engine.model_id} ({engine.display_name}) at {url}")
+    print(f"  ANTHROPIC_BASE_URL={url} ANTHROPIC_API_KEY={key} python -c \"import anthropic; "
+          f"print(anthropic.Anthropic().messages.create(model='{engine.model_id}', max_tokens=64, "
+          f"messages=[{{'role':'user','content':'Hello'}}]).content[0].text)\"", flush=True)  # fmt: skip
+    try:
+        serve(create_app(engine, settings), args.host, args.port)
+    finally:
+        engine.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="streamchat", description="Streaming chat over the Anthropic Messages API.")
+    parser.add_argument("--version", action="version", version=f"streamchat {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    build_serve_parser(sub)
+    models = sub.add_parser("models", help="list the models of the configured endpoint")
+    models.add_argument("--base-url")
+    try:
+        from .terminal.commands import add_chat_commands
+    except ImportError:  # the terminal package is optional at this stage
+        pass
+    else:
+        add_chat_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; with no command (or only options) it starts the chat."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list or (args_list[0] not in COMMANDS and args_list[0] not in ("-h", "--help", "--version")):
+        args_list.insert(0, "chat")
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    if args.command == "serve":
+        return run_serve(args)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    return int(handler(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,325 @@
+"""The ASGI app speaking the Anthropic Messages API over a local engine."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
+
+from ..api.errors import (
+    APIError,
+    AuthenticationError,
+    InternalServerError,
+    InvalidRequestError,
+    NotFoundError,
+    RequestTooLargeError,
+    error_body,
+    new_id,
+)
+from ..api.request import MessagesRequest, parse_json_body, parse_messages_request
+from ..api.stream import StreamState, apply_event, encode_sse, start, step
+from ..engines.base import Engine
+from .admission import Admission
+from .generation import EngineFailure, Generation
+
+SSE_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """What `create_app` needs besides the engine."""
+
+    api_key: str | None = None
+    max_queue: int = 16
+    max_body_bytes: int = 32 * 1024 * 1024
+    created_at: str = "2024-11-01T00:00:00Z"
+
+
+class RequestIdMiddleware:
+    """Gives every request a `request-id`, sent as a header on every response."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = new_id("req_")
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"request-id"]
+                headers.append((b"request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def _request_id(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("request_id", "req_unknown"))
+
+
+def error_response(exc: APIError, request_id: str) -> JSONResponse:
+    """The API's error body with its status and headers."""
+    return JSONResponse(exc.body(request_id), status_code=exc.status, headers=exc.headers)
+
+
+class MessagesAPI:
+    """The endpoints, bound to one engine and its admission queue."""
+
+    def __init__(self, engine: Engine, settings: ServerSettings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.admission = Admission(engine.max_concurrency, settings.max_queue)
+        self.generations_started = 0
+        self.generations_running = 0
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def check_auth(self, request: Request) -> None:
+        key = self.settings.api_key
+        if not key:
+            return
+        given = request.headers.get("x-api-key")
+        if given is None:
+            auth = request.headers.get("authorization", "")
+            if auth.lower().startswith("bearer "):
+                given = auth[7:].strip()
+        if given != key:
+            raise AuthenticationError("invalid x-api-key")
+
+    async def read_json(self, request: Request) -> Any:
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise RequestTooLargeError("Request exceeds the maximum allowed number of bytes.")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise RequestTooLargeError("Request exceeds the maximum allowed number of bytes.")
+            chunks.append(chunk)
+        return parse_json_body(b"".join(chunks))
+
+    def check_supported(self, parsed: MessagesRequest) -> None:
+        if parsed.has_media() and not self.engine.accepts_media:
+            raise InvalidRequestError(
+                f"{self.engine.model_id} is a text-only model: image and document content blocks are not supported"
+            )
+
+    def model_info(self) -> dict[str, Any]:
+        window = getattr(self.engine, "context_window", None)
+        return {
+            "type": "model",
+            "id": self.engine.model_id,
+            "display_name": self.engine.display_name,
+            "created_at": self.settings.created_at,
+            "lifecycle": "active",
+            "deprecated_at": None,
+            "retires_at": None,
+            "max_input_tokens": window,
+            "max_tokens": window,
+        }
+
+    # -- endpoints ---------------------------------------------------------------------------------
+
+    async def messages(self, request: Request) -> Response:
+        request_id = _request_id(request)
+        self.check_auth(request)
+        parsed = parse_messages_request(await self.read_json(request))
+        self.check_supported(parsed)
+        input_tokens = self.engine.count_tokens(parsed)
+        window = getattr(self.engine, "context_window", None)
+        if window and input_tokens >= window:
+            raise InvalidRequestError(f"prompt is too long: {input_tokens} tokens > {window - 1} maximum")
+        ticket = self.admission.reserve()  # raises 529 before anything is sent
+        state = StreamState(new_id("msg_"), self.engine.model_id, input_tokens)
+        if parsed.stream:
+            return StreamingMessage(self, parsed, state, ticket, request_id)
+        return await self._complete(request, parsed, state, ticket, request_id)
+
+    def start_generation(self, parsed: MessagesRequest) -> Generation:
+        self.generations_started += 1
+        self.generations_running += 1
+
+        def on_exit() -> None:
+            self.generations_running -= 1
+            self.admission.release()
+
+        gen = Generation(self.engine, parsed, on_exit)
+        gen.start()
+        return gen
+
+    async def _complete(
+        self, request: Request, parsed: MessagesRequest, state: StreamState, ticket: asyncio.Future[None],
+        request_id: str,
+    ) -> Response:  # fmt: skip
+        gen: Generation | None = None
+
+        async def produce() -> dict[str, Any]:
+            nonlocal gen, state
+            await ticket
+            gen = self.start_generation(parsed)
+            message = apply_event({}, start(state))
+            async for parts in gen.batches():
+                for part in parts:
+                    state, events = step(state, part)
+                    for event in events:
+                        message = apply_event(message, event)
+            message.pop("_json", None)
+            return message
+
+        task = asyncio.ensure_future(produce())
+        watcher = asyncio.ensure_future(_wait_disconnect(request.receive))
+        try:
+            await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():  # the client went away
+                task.cancel()
+                if gen is not None:
+                    gen.cancel()
+                else:
+                    self.admission.abandon(ticket)
+                return Response(status_code=499)
+            try:
+                return JSONResponse(task.result())
+            except EngineFailure as exc:
+                raise InternalServerError(f"the engine failed: {exc}") from None
+        finally:
+            watcher.cancel()
+
+    async def count_tokens(self, request: Request) -> Response:
+        self.check_auth(request)
+        parsed = parse_messages_request(await self.read_json(request), count_only=True)
+        self.check_supported(parsed)
+        return JSONResponse({"input_tokens": self.engine.count_tokens(parsed)})
+
+    async def list_models(self, request: Request) -> Response:
+        self.check_auth(request)
+        info = self.model_info()
+        return JSONResponse({"data": [info], "has_more": False, "first_id": info["id"], "last_id": info["id"]})
+
+    async def get_model(self, request: Request) -> Response:
+        self.check_auth(request)
+        model_id = request.path_params["model_id"]
+        if model_id != self.engine.model_id:
+            raise NotFoundError(f"model: {model_id} (this server serves {self.engine.model_id})")
+        return JSONResponse(self.model_info())
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+class StreamingMessage(Response):
+    """An SSE reply that waits for its slot, streams, and stops the engine when the client leaves."""
+
+    def __init__(
+        self, api: MessagesAPI, parsed: MessagesRequest, state: StreamState, ticket: asyncio.Future[None],
+        request_id: str,
+    ) -> None:  # fmt: skip
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = [(k.encode(), v.encode()) for k, v in SSE_HEADERS.items()]
+        self.api = api
+        self.parsed = parsed
+        self.state = state
+        self.ticket = ticket
+        self.request_id = request_id
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.generation: Generation | None = None
+        body = asyncio.ensure_future(self._stream(send))
+        watcher = asyncio.ensure_future(_wait_disconnect(receive))
+        try:
+            await asyncio.wait({body, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watcher.cancel()
+            if not body.done():  # the client disconnected: stop generating now
+                body.cancel()
+            if self.generation is not None:
+                self.generation.cancel()  # its slot is released when the engine thread exits
+            else:
+                self.api.admission.abandon(self.ticket)
+        if not body.cancelled() and body.done():
+            exc = body.exception()
+            if exc is not None and not isinstance(exc, OSError):
+                raise exc
+
+    async def _stream(self, send: Send) -> None:
+        await self.ticket
+        gen = self.generation = self.api.start_generation(self.parsed)
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        state = self.state
+        await send({"type": "http.response.body", "body": encode_sse(start(state)), "more_body": True})
+        try:
+            async for parts in gen.batches():
+                chunk: list[bytes] = []
+                for part in parts:
+                    state, events = step(state, part)
+                    chunk.extend(encode_sse(e) for e in events)
+                if chunk:
+                    await send({"type": "http.response.body", "body": b"".join(chunk), "more_body": True})
+        except EngineFailure as exc:
+            failure = error_body("api_error", f"the engine failed: {exc}", self.request_id)
+            data = json.dumps(failure, separators=(",", ":"))
+            await send({"type": "http.response.body", "body": f"event: error\ndata: {data}\n\n".encode(),
+                        "more_body": True})  # fmt: skip
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def create_app(engine: Engine, settings: ServerSettings | None = None) -> Any:
+    """The ASGI app: the Messages API (`/v1/...`) over `engine`."""
+    settings = settings or ServerSettings()
+    api = MessagesAPI(engine, settings)
+
+    async def on_api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, APIError)
+        return error_response(exc, _request_id(request))
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        kind = {404: NotFoundError, 405: InvalidRequestError}.get(exc.status_code, InvalidRequestError)
+        err = kind(str(exc.detail) if exc.status_code != 404 else f"Not found: {request.url.path}")
+        return JSONResponse(err.body(_request_id(request)), status_code=exc.status_code)
+
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        return error_response(InternalServerError(f"internal error: {type(exc).__name__}"), _request_id(request))
+
+    routes = [
+        Route("/v1/messages", api.messages, methods=["POST"]),
+        Route("/v1/messages/count_tokens", api.count_tokens, methods=["POST"]),
+        Route("/v1/models", api.list_models, methods=["GET"]),
+        Route("/v1/models/{model_id:path}", api.get_model, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={APIError: on_api_error, HTTPException: on_http_error, Exception: on_crash},
+    )
+    app.state.api = api
+    return RequestIdMiddleware(app)
+
+
+def model_created_at(path: str | None) -> str:
+    """An RFC 3339 time for /v1/models: the model file's mtime."""
+    import os
+
+    if not path or not os.path.exists(path):
+        return ServerSettings.created_at
+    stamp = dt.datetime.fromtimestamp(os.path.getmtime(path), tz=dt.UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
