@@ -1,0 +1,1 @@
+"""The conversation model: history, persona, context window, usage and cost, tools, SQLite store."""

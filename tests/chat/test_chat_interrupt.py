@@ -1,0 +1,181 @@
+"""Ctrl-C and interrupt(): the partial reply is kept as "interrupted" and the next request is valid."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+from chat_harness import script
+
+from streamchat.chat.events import Delta, ReplyEvent, ToolCall, TurnEnd
+
+LONG = "one two six ten " * 40  # chunks of 4 end in spaces: partial text ends in whitespace
+
+
+def wait_until(condition: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def interrupt_after(reply: Any, deltas: int, kind: str = "text") -> list[ReplyEvent]:
+    """Iterate until `deltas` deltas of `kind`, raise KeyboardInterrupt there, then interrupt and drain."""
+    seen: list[ReplyEvent] = []
+    try:
+        for event in reply:
+            seen.append(event)
+            if sum(isinstance(e, Delta) and e.kind == kind for e in seen) >= deltas:
+                raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        reply.interrupt()
+        seen.extend(reply)  # drain: the TurnEnd comes next
+    return seen
+
+
+def text_of(message: Any) -> str:
+    return "".join(b.get("text", "") for b in message.content if b.get("type") == "text")
+
+
+def test_ctrl_c_keeps_partial_and_next_request_is_valid(harness: Any, store: Any) -> None:
+    h = harness(script(LONG, "Fine."), rate=50)
+    conv = h.conversation(store, local=True)
+    reply = conv.send("tell me a long story")
+    events = interrupt_after(reply, 5)
+    end = events[-1]
+    assert isinstance(end, TurnEnd) and end.status == "interrupted"
+    assert sum(isinstance(e, TurnEnd) for e in events) == 1
+    partial = conv.messages[-1]
+    assert partial.role == "assistant" and partial.status == "interrupted"
+    assert text_of(partial) == reply.text and len(reply.text) >= 20 and LONG.startswith(reply.text)
+    saved = store.load(conv.id).messages[-1]
+    assert saved.status == "interrupted" and saved.content == partial.content
+    wait_until(lambda: h.engine.running == 0)  # the server stopped generating
+    # The window ending with the partial reply is valid for the API (no trailing whitespace).
+    api = conv.api_messages()
+    assert api[-1]["content"][-1]["text"] == reply.text.rstrip() != reply.text
+    assert h.client.messages.count_tokens(model="streamchat-script", messages=api).input_tokens > 0  # type: ignore[arg-type]
+    end2 = list(conv.send("go on"))[-1]
+    assert isinstance(end2, TurnEnd) and end2.status == "complete"
+    assert h.sent(-1)[1]["content"] == [{"type": "text", "text": reply.text.rstrip()}]
+
+
+def test_sigint_during_a_blocking_read(harness: Any) -> None:
+    h = harness(LONG, rate=20)
+    conv = h.conversation()
+    reply = conv.send("story")
+    timer = threading.Timer(0.4, lambda: os.kill(os.getpid(), signal.SIGINT))
+    seen: list[ReplyEvent] = []
+    timer.start()
+    try:
+        for event in reply:
+            seen.append(event)
+    except KeyboardInterrupt:
+        reply.interrupt()
+        seen.extend(reply)
+    finally:
+        timer.cancel()
+    end = seen[-1]
+    assert isinstance(end, TurnEnd) and end.status == "interrupted"
+    assert conv.messages[-1].status == "interrupted" and text_of(conv.messages[-1]) == reply.text
+    wait_until(lambda: h.engine.running == 0)
+    h.engine.rate = 0
+    assert isinstance(list(conv.send("next"))[-1], TurnEnd)
+    assert h.engine.requests[-1].messages[-1].content[0]["text"] == "next"
+
+
+def test_interrupt_from_another_thread_wakes_the_reader(harness: Any, store: Any) -> None:
+    h = harness(LONG, rate=2)  # a delta every 0.5 s: the reader is blocked on the socket
+    conv = h.conversation(store)
+    reply = conv.send("story")
+    stamps: dict[str, float] = {}
+
+    def stop() -> None:
+        wait_until(lambda: len(reply.text) >= 4)
+        time.sleep(0.1)  # the reader is now waiting for the next delta
+        stamps["interrupt"] = time.monotonic()
+        reply.interrupt()
+
+    thread = threading.Thread(target=stop)
+    thread.start()
+    events = list(reply)
+    stamps["end"] = time.monotonic()
+    thread.join()
+    end = events[-1]
+    assert isinstance(end, TurnEnd) and end.status == "interrupted"
+    assert sum(isinstance(e, Delta) for e in events) == 1
+    assert stamps["end"] - stamps["interrupt"] < 0.3  # woken at once, not at the next delta
+    assert conv.messages[-1].status == "interrupted" and text_of(conv.messages[-1]) == LONG[:4]
+    assert store.load(conv.id).messages[-1].status == "interrupted"
+    wait_until(lambda: h.engine.running == 0)
+
+
+def test_interrupt_inside_thinking_drops_unsigned_thinking(harness: Any) -> None:
+    h = harness(script(
+        {"blocks": [{"type": "thinking", "thinking": "hmm " * 100}, {"type": "text", "text": "Answer."}]},
+    ), rate=50)  # fmt: skip
+    conv = h.conversation(thinking=True)
+    events = interrupt_after(conv.send("think"), 3, kind="thinking")
+    assert isinstance(events[-1], TurnEnd) and events[-1].status == "interrupted"
+    partial = conv.messages[-1]
+    assert partial.content[0]["type"] == "thinking" and partial.content[0]["signature"] == ""
+    assert partial.content[0]["thinking"].startswith("hmm hmm")
+    assert conv.api_messages() == [{"role": "user", "content": [{"type": "text", "text": "think"}]}]
+    h.engine.rate = 0
+    end = list(conv.send("again"))[-1]
+    assert isinstance(end, TurnEnd) and end.status == "complete", end
+    sent = h.sent(-1)
+    assert [m["role"] for m in sent] == ["user"] and len(sent[0]["content"]) == 2  # clean alternation
+
+
+def test_interrupt_inside_tool_input_drops_the_tool_use(harness: Any) -> None:
+    from streamchat.chat.tools import ToolSet
+
+    def lookup(query: str) -> str:
+        """Look something up."""
+        return "found"
+
+    h = harness(script(
+        {"blocks": [{"type": "text", "text": "Let me look."},
+                    {"type": "tool_use", "name": "lookup", "input": {"query": "x" * 400}}]},
+        "Done.",
+    ), rate=50)  # fmt: skip
+    calls: list[str] = []
+    conv = h.conversation(
+        tools=ToolSet.from_functions([lookup]), confirm=lambda n, d: calls.append(n) or True
+    )
+    events = interrupt_after(conv.send("look it up"), 3, kind="tool_use")
+    assert isinstance(events[-1], TurnEnd) and events[-1].status == "interrupted"
+    assert not any(isinstance(e, ToolCall) for e in events) and calls == []
+    partial = conv.messages[-1]
+    assert [b["type"] for b in partial.content] == ["text", "tool_use"]
+    assert conv.api_messages()[-1] == {
+        "role": "assistant",
+        "content": [{"type": "text", "text": "Let me look."}],
+    }
+    h.engine.rate = 0
+    # The server refuses a tool_use without its tool_result: this request passing proves it was dropped.
+    end = list(conv.send("never mind"))[-1]
+    assert isinstance(end, TurnEnd) and end.status == "complete", end
+    assert h.sent(-1)[1]["content"] == [{"type": "text", "text": "Let me look."}]
+
+
+def test_interrupt_before_iterating_and_wait(harness: Any) -> None:
+    h = harness("Hello there.")
+    conv = h.conversation()
+    reply = conv.send("hi")
+    reply.interrupt()
+    events = list(reply)
+    assert len(events) == 1 and isinstance(events[0], TurnEnd) and events[0].status == "interrupted"
+    assert [m.role for m in conv.messages] == ["user"] and h.engine.requests == []
+    end = conv.send("hi again").wait()
+    assert end.status == "complete" and h.sent(-1) == [
+        {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "text", "text": "hi again"}]}
+    ]
+    reply = conv.send("third")
+    assert reply.wait() is reply.result and reply.done and reply.text == "Hello there."
+    reply.interrupt()  # after the end: nothing happens
+    assert list(reply) == [] and conv.messages[-1].status == "complete"
