@@ -1,9 +1,9 @@
 """What a turn costs: a price table of Claude models and the arithmetic over token usage.
 
 Prices are US dollars per million tokens (MTok), standard (non-batch) API rates with 5-minute
-prompt caching, as listed on Anthropic's pricing page (https://www.anthropic.com/pricing#api and
-https://docs.claude.com/en/docs/about-claude/pricing) **as of 2025-11-24**. Long-context (>200K
-input) premiums for Sonnet are not modelled. Update `PRICES` and `PRICES_AS_OF` together.
+prompt caching, from Anthropic's pricing page (https://platform.claude.com/docs/en/about-claude/pricing)
+**as read on 2026-11-21**. Long-context premiums (Sonnet 4.x over 200K input, Haiku 5.5 over 100K)
+are not modelled: the lower band is used. Update `PRICES` and `PRICES_AS_OF` together.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-PRICES_AS_OF = "2025-11-24"
-PRICES_SOURCE = "Anthropic pricing page, https://www.anthropic.com/pricing#api"
+PRICES_AS_OF = "2026-11-21"
+PRICES_SOURCE = "Anthropic pricing page, https://platform.claude.com/docs/en/about-claude/pricing"
 
 
 @dataclass(frozen=True)
@@ -27,11 +27,24 @@ class ModelPrice:
 
 
 PRICES: dict[str, ModelPrice] = {
+    "claude-fable-5-1": ModelPrice(10.00, 50.00, 12.50, 0.25),
+    "claude-mythos-5-1": ModelPrice(10.00, 50.00, 12.50, 0.25),
+    "claude-fable-5": ModelPrice(10.00, 50.00, 12.50, 1.00),
+    "claude-mythos-5": ModelPrice(10.00, 50.00, 12.50, 1.00),
+    "claude-opus-5-5": ModelPrice(4.00, 20.00, 5.00, 0.20),
+    "claude-opus-5": ModelPrice(5.00, 25.00, 6.25, 0.50),
+    "claude-opus-4-8": ModelPrice(5.00, 25.00, 6.25, 0.50),
+    "claude-opus-4-7": ModelPrice(5.00, 25.00, 6.25, 0.50),
+    "claude-opus-4-6": ModelPrice(5.00, 25.00, 6.25, 0.50),
     "claude-opus-4-5": ModelPrice(5.00, 25.00, 6.25, 0.50),
     "claude-opus-4-1": ModelPrice(15.00, 75.00, 18.75, 1.50),
     "claude-opus-4": ModelPrice(15.00, 75.00, 18.75, 1.50),
+    "claude-sonnet-5-5": ModelPrice(2.00, 10.00, 2.50, 0.10),
+    "claude-sonnet-5": ModelPrice(2.00, 10.00, 2.50, 0.20),
+    "claude-sonnet-4-6": ModelPrice(3.00, 15.00, 3.75, 0.30),
     "claude-sonnet-4-5": ModelPrice(3.00, 15.00, 3.75, 0.30),
     "claude-sonnet-4": ModelPrice(3.00, 15.00, 3.75, 0.30),
+    "claude-haiku-5-5": ModelPrice(0.10, 0.50, 0.125, 0.01),
     "claude-haiku-4-5": ModelPrice(1.00, 5.00, 1.25, 0.10),
     "claude-3-7-sonnet": ModelPrice(3.00, 15.00, 3.75, 0.30),
     "claude-3-5-sonnet": ModelPrice(3.00, 15.00, 3.75, 0.30),
