@@ -33,7 +33,8 @@ def build_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     serve.add_argument("--model", dest="model_path", metavar="PATH",
                        help="a GGUF model file (default: the built-in SmolLM2-135M-Instruct)")  # fmt: skip
     serve.add_argument("--api-key", default=os.environ.get("STREAMCHAT_SERVER_API_KEY"),
-                       help="require this key (x-api-key or Bearer); env STREAMCHAT_SERVER_API_KEY")  # fmt: skip
+                       help="require this key (x-api-key or Bearer); "
+                            "env STREAMCHAT_SERVER_API_KEY")  # fmt: skip
     serve.add_argument("--max-queue", type=int, default=16, help="requests that may wait for the model")
     add_engine_options(serve)
     serve.set_defaults(model_path=None)
@@ -68,7 +69,8 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="streamchat", description="Streaming chat over the Anthropic Messages API.")
+    description = "Streaming chat over the Anthropic Messages API."
+    parser = argparse.ArgumentParser(prog="streamchat", description=description)
     parser.add_argument("--version", action="version", version=f"streamchat {__version__}")
     sub = parser.add_subparsers(dest="command")
     build_serve_parser(sub)
@@ -96,7 +98,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
-    return int(handler(args))
+    try:
+        return int(handler(args))
+    except KeyboardInterrupt:
+        print("streamchat: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `streamchat ask ... | head`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except Exception as exc:  # never a traceback: one line, and a non-zero status
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"streamchat: {type(exc).__name__}{': ' + message if message else ''}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -37,7 +37,8 @@ def config_path() -> Path:
     if explicit:
         return Path(explicit)
     home = os.environ.get("STREAMCHAT_HOME")
-    return Path(home) / "config.toml" if home else Path(platformdirs.user_config_dir("streamchat")) / "config.toml"
+    folder = Path(home) if home else Path(platformdirs.user_config_dir("streamchat"))
+    return folder / "config.toml"
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ def load_engine(
     if spec.startswith("script:"):
         from .script import ScriptEngine
 
-        return ScriptEngine.from_file(Path(spec[len("script:") :]), chunk=script_chunk, rate=script_rate, seed=seed)
+        path = Path(spec[len("script:") :])
+        return ScriptEngine.from_file(path, chunk=script_chunk, rate=script_rate, seed=seed)
     raise ValueError(f"unknown engine {spec!r}: use 'llama' or 'script:PATH'")
 
 

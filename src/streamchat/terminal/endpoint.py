@@ -1,0 +1,143 @@
+"""Where replies come from: Claude (API key set) or the built-in model behind a local server thread.
+
+Settings resolve in three layers: built-in defaults, then `config.toml` (and env vars, via
+`config.load_settings`), then command-line flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from typing import Any
+
+import anthropic
+
+from ..config import Settings, load_settings
+
+DEFAULT_CLAUDE_MODEL = "claude-sonnet-5-5"
+
+
+class SetupError(Exception):
+    """The chat cannot start (bad flag, unknown persona, engine that will not load): one line."""
+
+
+@dataclass
+class ChatSettings:
+    """Everything a chat or `ask` needs, after defaults, config and flags are merged."""
+
+    model: str | None
+    system: str
+    max_tokens: int
+    max_turns: int | None
+    max_context_tokens: int | None
+    thinking: bool
+    markdown: bool
+    tools_file: str | None
+    base_url: str | None
+    api_key: str | None
+    local: bool
+    settings: Settings = field(default_factory=Settings)
+
+
+def resolve_settings(args: argparse.Namespace, settings: Settings | None = None) -> ChatSettings:
+    """Merge flags over the config file over defaults; raise SetupError on an unknown persona."""
+    base = settings if settings is not None else load_settings()
+    system = base.system
+    persona = getattr(args, "persona", None)
+    if persona:
+        if persona not in base.personas:
+            known = ", ".join(sorted(base.personas)) or "none configured"
+            raise SetupError(f"unknown persona {persona!r} (personas: {known})")
+        system = base.personas[persona]
+    if getattr(args, "system", None) is not None:
+        system = args.system
+    base_url = getattr(args, "base_url", None) or base.base_url
+    engine = getattr(args, "engine", "llama")
+    # An explicit --engine means the built-in server even when a key is configured (tests, demos).
+    local = not getattr(args, "base_url", None) and (engine != "llama" or base.local)
+    return ChatSettings(
+        model=getattr(args, "model", None) or base.model,
+        system=system,
+        max_tokens=getattr(args, "max_tokens", None) or base.max_tokens,
+        max_turns=_pick(getattr(args, "max_turns", None), base.max_turns),
+        max_context_tokens=_pick(getattr(args, "max_context_tokens", None), base.max_context_tokens),
+        thinking=bool(getattr(args, "thinking", False)),
+        markdown=not getattr(args, "no_markdown", False),
+        tools_file=getattr(args, "tools", None),
+        base_url=None if local else base_url,
+        api_key=base.api_key,
+        local=local,
+        settings=base,
+    )
+
+
+def _pick(flag: int | None, config: int | None) -> int | None:
+    return flag if flag is not None else config
+
+
+@dataclass
+class Endpoint:
+    """An SDK client and the model it talks to; owns the local server thread, if any."""
+
+    client: anthropic.Anthropic
+    base_url: str
+    model: str
+    local: bool
+    description: str  # for the banner: which model, where
+    server: Any | None = None
+    engine: Any | None = None
+
+    def close(self) -> None:
+        """Stop the local server (if any) and free the model."""
+        # Closing the client's pooled keep-alive connections first lets the server stop at once.
+        self.client.close()
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+
+
+def open_endpoint(args: argparse.Namespace, chat: ChatSettings) -> Endpoint:
+    """Connect to Claude / the given base URL, or start the built-in model's server on 127.0.0.1."""
+    if chat.local:
+        return _local_endpoint(args, chat)
+    base_url = chat.base_url or "https://api.anthropic.com"
+    client = anthropic.Anthropic(api_key=chat.api_key or "none", base_url=base_url)
+    model = chat.model or (_first_model(client) if chat.base_url else None) or DEFAULT_CLAUDE_MODEL
+    where = f"Claude API ({base_url})" if chat.base_url is None else base_url
+    return Endpoint(client, base_url, model, False, f"{model} · {where}")
+
+
+def _first_model(client: anthropic.Anthropic) -> str | None:
+    """The first model a custom endpoint lists (None when it does not answer)."""
+    try:
+        page = client.models.list(limit=1)
+        return page.data[0].id if page.data else None
+    except anthropic.APIError:
+        return None
+
+
+def _local_endpoint(args: argparse.Namespace, chat: ChatSettings) -> Endpoint:
+    from ..engines import load_engine
+    from ..server import ServerThread, create_app
+
+    try:
+        engine = load_engine(getattr(args, "engine", "llama"), model_path=getattr(args, "model_path", None),
+                             script_chunk=getattr(args, "script_chunk", 4),
+                             script_rate=getattr(args, "script_rate", 0.0), seed=getattr(args, "seed", 0),
+                             n_ctx=getattr(args, "n_ctx", 8192))  # fmt: skip
+    except (OSError, ValueError, ImportError) as exc:
+        raise SetupError(f"cannot load the engine: {exc}") from None
+    server = ServerThread(create_app(engine))
+    try:
+        base_url = server.start()
+    except RuntimeError as exc:
+        engine.close()
+        raise SetupError(str(exc)) from None
+    # Local server: no key needed; the SDK must not pick up a real key or base URL from the env.
+    client = anthropic.Anthropic(api_key="local", base_url=base_url)
+    model = engine.model_id
+    description = f"{model} — {engine.display_name} · local server {base_url}"
+    return Endpoint(client, base_url, model, True, description, server=server, engine=engine)
