@@ -53,7 +53,7 @@ class MessagesRequest:
 
     @property
     def thinking_enabled(self) -> bool:
-        return bool(self.thinking) and self.thinking.get("type") in ("enabled", "adaptive")  # type: ignore[union-attr]
+        return self.thinking is not None and self.thinking.get("type") in ("enabled", "adaptive")
 
     def has_media(self) -> bool:
         """True when any turn holds an image or a document (a text-only model refuses them)."""
@@ -114,7 +114,8 @@ def _block(path: str, block: Any) -> Block:
         raise _fail(path, "Input should be a valid dictionary")
     kind = block.get("type")
     if kind not in _BLOCK_TYPES:
-        raise _fail(f"{path}.type", f"Input tag {kind!r} found using 'type' does not match any of the expected tags")
+        message = f"Input tag {kind!r} found using 'type' does not match any of the expected tags"
+        raise _fail(f"{path}.type", message)
     if kind == "text":
         if not isinstance(block.get("text"), str):
             raise _fail(f"{path}.text", "Field required")
@@ -197,15 +198,14 @@ def _check_tool_pairs(messages: list[Message]) -> None:
         if not ids:
             continue
         following = messages[i + 1] if i + 1 < len(messages) else None
-        answered = {
-            b.get("tool_use_id") for b in (following.content if following else ()) if b.get("type") == "tool_result"
-        }
+        next_blocks = following.content if following else ()
+        answered = {b.get("tool_use_id") for b in next_blocks if b.get("type") == "tool_result"}
         missing = [x for x in ids if x not in answered]
         if missing:
             raise InvalidRequestError(
-                f"messages.{i + 1 if following else i}: `tool_use` ids were found without `tool_result` blocks "
-                f"immediately after: {', '.join(missing)}. Each `tool_use` block must have a corresponding "
-                "`tool_result` block in the next message."
+                f"messages.{i + 1 if following else i}: `tool_use` ids were found without `tool_result` "
+                f"blocks immediately after: {', '.join(missing)}. Each `tool_use` block must have a "
+                "corresponding `tool_result` block in the next message."
             )
     for i, message in enumerate(messages):
         if message.role != "user":
@@ -231,7 +231,8 @@ def _system(raw: Any) -> str:
     if isinstance(raw, list):
         parts = []
         for i, block in enumerate(raw):
-            if not isinstance(block, dict) or block.get("type") != "text" or not isinstance(block.get("text"), str):
+            is_text = isinstance(block, dict) and block.get("type") == "text"
+            if not is_text or not isinstance(block.get("text"), str):
                 raise _fail(f"system.{i}", "Input should be a text block")
             parts.append(block["text"])
         return "\n\n".join(parts)
@@ -266,7 +267,8 @@ def _tool_choice(raw: Any, tools: tuple[Block, ...]) -> Block | None:
     if raw is None:
         return None
     if not isinstance(raw, dict) or raw.get("type") not in ("auto", "any", "tool", "none"):
-        raise _fail("tool_choice", "Input tag found using 'type' does not match 'auto', 'any', 'tool' or 'none'")
+        expected = "'auto', 'any', 'tool' or 'none'"
+        raise _fail("tool_choice", f"Input tag found using 'type' does not match {expected}")
     if raw["type"] in ("any", "tool") and not tools:
         raise InvalidRequestError("tool_choice: may only be specified while providing tools")
     if raw["type"] == "tool":
@@ -280,7 +282,8 @@ def _thinking(raw: Any, max_tokens: int, require_budget: bool) -> Block | None:
     if raw is None:
         return None
     if not isinstance(raw, dict) or raw.get("type") not in ("enabled", "disabled", "adaptive"):
-        raise _fail("thinking", "Input tag found using 'type' does not match 'enabled', 'disabled' or 'adaptive'")
+        expected = "'enabled', 'disabled' or 'adaptive'"
+        raise _fail("thinking", f"Input tag found using 'type' does not match {expected}")
     if raw["type"] == "enabled":
         budget = raw.get("budget_tokens")
         if isinstance(budget, bool) or not isinstance(budget, int):

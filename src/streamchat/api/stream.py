@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
+import jiter
+
 Event = dict[str, Any]
 
 
@@ -191,6 +193,20 @@ def encode_sse(event: Event) -> bytes:
     return f"event: {event['type']}\ndata: {data}\n\n".encode()
 
 
+def _tool_input(raw: str) -> Any:
+    """A tool_use block's input; JSON cut short by max_tokens is parsed as far as it goes, like the SDK."""
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError:
+        pass
+    try:
+        return jiter.from_json(raw.encode(), partial_mode=True)
+    except ValueError:
+        return {}
+
+
 def apply_event(message: dict[str, Any], event: Event) -> dict[str, Any]:
     """Fold one stream event into a message snapshot (the non-streaming reply is the final fold).
 
@@ -214,11 +230,12 @@ def apply_event(message: dict[str, Any], event: Event) -> dict[str, Any]:
         elif dtype == "signature_delta":
             block["signature"] = delta["signature"]
         elif dtype == "input_json_delta":
-            message["_json"][event["index"]] = message["_json"].get(event["index"], "") + delta["partial_json"]
+            index = event["index"]
+            message["_json"][index] = message["_json"].get(index, "") + delta["partial_json"]
     elif kind == "content_block_stop":
         raw = message["_json"].pop(event["index"], None)
         if raw is not None:
-            message["content"][event["index"]]["input"] = json.loads(raw) if raw.strip() else {}
+            message["content"][event["index"]]["input"] = _tool_input(raw)
     elif kind == "message_delta":
         message["stop_reason"] = event["delta"]["stop_reason"]
         message["stop_sequence"] = event["delta"]["stop_sequence"]

@@ -296,6 +296,9 @@ class Reply:
         if snap is not None:
             current.content, current.usage = snap
         current.status = status
+        if status != "complete" and current.usage is not None and not current.usage.get("output_tokens"):
+            # The API reports output usage only at the end: estimate what a cut-off reply produced.
+            current.usage["output_tokens"] = estimate_output_tokens(current.content)
         self._persist(current)
         if not self._round_counted and current.usage:
             for key in _USAGE_KEYS:
@@ -660,6 +663,16 @@ class Conversation:
             totals.cost = None if end.cost is None else totals.cost + end.cost
         used = sum(getattr(end, key) for key in _USAGE_KEYS)
         totals.per_model[self.options.model] = totals.per_model.get(self.options.model, 0) + used
+
+
+def estimate_output_tokens(content: list[dict[str, Any]]) -> int:
+    """About a token per four characters of streamed text, thinking and tool input."""
+    chars = 0
+    for block in content:
+        chars += len(block.get("text") or "") + len(block.get("thinking") or "")
+        if block.get("type") == "tool_use":
+            chars += len(json.dumps(block.get("input") or {}))
+    return -(-chars // 4)
 
 
 def _usage_update(usage: Any) -> UsageUpdate:

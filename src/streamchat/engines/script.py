@@ -145,7 +145,8 @@ class ScriptEngine:
             else:
                 used_tool = True
                 payload = json.dumps(block.get("input", {}), ensure_ascii=False)
-                start: list[Part] = [ToolUseStart(str(block.get("id") or new_id("toolu_")), str(block["name"]))]
+                tool_id = str(block.get("id") or new_id("toolu_"))
+                start: list[Part] = [ToolUseStart(tool_id, str(block["name"]))]
                 pieces = iter(start + [InputJsonDelta(c) for c in self._chunks(payload, rng)])
             for piece in pieces:
                 if delay and cancel.wait(delay):

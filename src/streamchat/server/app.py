@@ -117,7 +117,8 @@ class MessagesAPI:
     def check_supported(self, parsed: MessagesRequest) -> None:
         if parsed.has_media() and not self.engine.accepts_media:
             raise InvalidRequestError(
-                f"{self.engine.model_id} is a text-only model: image and document content blocks are not supported"
+                f"{self.engine.model_id} is a text-only model: "
+                "image and document content blocks are not supported"
             )
 
     def model_info(self) -> dict[str, Any]:
@@ -199,6 +200,8 @@ class MessagesAPI:
                 raise InternalServerError(f"the engine failed: {exc}") from None
         finally:
             watcher.cancel()
+            if gen is not None:
+                gen.cancel()  # a no-op once it finished; stops it if the fold itself failed
 
     async def count_tokens(self, request: Request) -> Response:
         self.check_auth(request)
@@ -209,7 +212,8 @@ class MessagesAPI:
     async def list_models(self, request: Request) -> Response:
         self.check_auth(request)
         info = self.model_info()
-        return JSONResponse({"data": [info], "has_more": False, "first_id": info["id"], "last_id": info["id"]})
+        page = {"data": [info], "has_more": False, "first_id": info["id"], "last_id": info["id"]}
+        return JSONResponse(page)
 
     async def get_model(self, request: Request) -> Response:
         self.check_auth(request)
@@ -263,10 +267,11 @@ class StreamingMessage(Response):
 
     async def _stream(self, send: Send) -> None:
         await self.ticket
-        gen = self.generation = self.api.start_generation(self.parsed)
+        # message_start goes out before the engine starts, so the first byte never waits on it
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         state = self.state
         await send({"type": "http.response.body", "body": encode_sse(start(state)), "more_body": True})
+        gen = self.generation = self.api.start_generation(self.parsed)
         try:
             async for parts in gen.batches():
                 chunk: list[bytes] = []
@@ -299,7 +304,8 @@ def create_app(engine: Engine, settings: ServerSettings | None = None) -> Any:
         return JSONResponse(err.body(_request_id(request)), status_code=exc.status_code)
 
     async def on_crash(request: Request, exc: Exception) -> Response:
-        return error_response(InternalServerError(f"internal error: {type(exc).__name__}"), _request_id(request))
+        crash = InternalServerError(f"internal error: {type(exc).__name__}")
+        return error_response(crash, _request_id(request))
 
     routes = [
         Route("/v1/messages", api.messages, methods=["POST"]),

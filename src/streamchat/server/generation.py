@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -12,6 +13,9 @@ from ..api.stream import Part
 from ..engines.base import Engine
 
 _DONE = object()
+# Parts an engine may run ahead of its client: bounds memory and keeps each batch (encoded on the
+# event loop in one go) short, so a fast engine can't stall the loop or fill memory.
+MAX_BUFFERED_PARTS = 512
 
 
 class EngineFailure(Exception):
@@ -25,13 +29,16 @@ class EngineFailure(Exception):
 class Generation:
     """One engine run in its own thread; iterate `batches()` on the loop; `cancel()` stops it."""
 
-    def __init__(self, engine: Engine, request: MessagesRequest, on_exit: Callable[[], None]) -> None:
+    def __init__(self, engine: Engine, request: MessagesRequest, on_exit: Callable[[], None],
+                 *, max_buffered: int = MAX_BUFFERED_PARTS) -> None:  # fmt: skip
         self._engine = engine
         self._request = request
         self._on_exit = on_exit  # called on the loop once the thread has really stopped
         self._loop = asyncio.get_running_loop()
         self._items: deque[object] = deque()
         self._lock = threading.Lock()
+        self._space = threading.Condition(self._lock)  # the engine waits here while the buffer is full
+        self._max_buffered = max_buffered
         self._wake = asyncio.Event()
         self._sleeping = False
         self.cancel_event = threading.Event()
@@ -42,10 +49,14 @@ class Generation:
         self._thread.start()
 
     def cancel(self) -> None:
-        self.cancel_event.set()
+        with self._lock:
+            self.cancel_event.set()
+            self._space.notify_all()
 
     def _push(self, item: object) -> None:
         with self._lock:
+            while len(self._items) >= self._max_buffered and not self.cancel_event.is_set():
+                self._space.wait()
             self._items.append(item)
             wake = self._sleeping
             self._sleeping = False
@@ -62,10 +73,8 @@ class Generation:
         except BaseException as exc:  # reported to the client as a stream error
             self._push(EngineFailure(exc))
         finally:
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the server is shutting down
                 self._loop.call_soon_threadsafe(self._exited)
-            except RuntimeError:  # the loop is closed: the server is shutting down
-                pass
 
     def _exited(self) -> None:
         self.finished.set()
@@ -77,6 +86,7 @@ class Generation:
             with self._lock:
                 items = list(self._items)
                 self._items.clear()
+                self._space.notify()
                 if not items:
                     self._sleeping = True
                     self._wake.clear()
@@ -95,3 +105,6 @@ class Generation:
                     raise item
                 parts.append(item)  # type: ignore[arg-type]
             yield parts
+            # Let the loop run between batches: sends to a gone client return at once, and without
+            # this a fast engine would keep the loop from ever noticing the disconnect.
+            await asyncio.sleep(0)

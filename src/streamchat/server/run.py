@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from typing import Any
 
@@ -23,8 +24,9 @@ def _config(app: Any, host: str, port: int) -> uvicorn.Config:
 
 
 def serve(app: Any, host: str, port: int) -> None:
-    """Serve until interrupted."""
-    uvicorn.Server(_config(app, host, port)).run()
+    """Serve until interrupted; Ctrl-C is the normal way to stop, so it ends quietly."""
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the SIGINT it handled, once stopped
+        uvicorn.Server(_config(app, host, port)).run()
 
 
 class ServerThread:
@@ -34,7 +36,6 @@ class ServerThread:
         self.app = app
         self.host = host
         self._server = uvicorn.Server(_config(app, host, port))
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._thread = threading.Thread(target=self._run, name="streamchat-server", daemon=True)
         self._error: BaseException | None = None
         self.port = port

@@ -155,7 +155,8 @@ class ChatREPL:
 
     def banner(self) -> None:
         """Which model, where, and how to get help."""
-        self.notes.line(f"streamchat {__version__} · {self.endpoint.description}", BOLD)
+        self.notes.line(f"streamchat {__version__}", BOLD)
+        self.notes.line(self.endpoint.description, DIM)
         if self.conv.messages:
             count = len(self.conv.messages)
             self.notes.line(f"continuing “{self.conv.title}” ({self.conv.id}, {count} messages)", DIM)
@@ -330,7 +331,7 @@ class ChatREPL:
         from .commands import conversation_rows, format_rows
 
         rows = conversation_rows(self.store, 20)
-        for line in format_rows(rows, self.out.size()[0]):
+        for line in format_rows(rows, self.out.size()[0] - 2):  # room for the "* " marker
             current = line.startswith(self.conv.id + " ")
             self.out.line(("* " if current else "  ") + line)
         return True
@@ -372,7 +373,10 @@ class ChatREPL:
         report = self.conv.window()
         included = set(report.included)
         pinned = set(report.pinned)
-        tokens = "?" if report.tokens is None else str(report.tokens)
+        if report.tokens is not None:
+            tokens = str(report.tokens)
+        else:  # no budget: nothing was counted, so show what the last request measured
+            tokens = "?" if self.context_tokens is None else f"{self.context_tokens} (last request)"
         budget = f"/{report.budget}" if report.budget else ""
         turns = f" · max turns {report.max_turns}" if report.max_turns else ""
         total = len(self.conv.messages)
