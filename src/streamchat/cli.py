@@ -45,24 +45,31 @@ def run_serve(args: argparse.Namespace) -> int:
     from .engines import load_engine
     from .server import ServerSettings, create_app
     from .server.app import model_created_at
-    from .server.run import serve
+    from .server.run import listen, serve
 
+    try:
+        sock = listen(args.host, args.port)
+    except OSError as exc:
+        print(f"streamchat: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     try:
         engine = load_engine(args.engine, model_path=args.model_path, script_chunk=args.script_chunk,
                              script_rate=args.script_rate, seed=args.seed, n_ctx=args.n_ctx)  # fmt: skip
     except (OSError, ValueError) as exc:
+        sock.close()
         print(f"streamchat: cannot load the engine: {exc}", file=sys.stderr)
         return 2
     settings = ServerSettings(api_key=args.api_key, max_queue=args.max_queue,
                               created_at=model_created_at(getattr(engine, "model_path", None)))  # fmt: skip
-    url = f"http://{args.host}:{args.port}"
+    port = sock.getsockname()[1]
+    url = f"http://[{args.host}]:{port}" if ":" in args.host else f"http://{args.host}:{port}"
     key = args.api_key or "local"
     print(f"streamchat {__version__} serving {engine.model_id} ({engine.display_name}) at {url}")
     print(f"  ANTHROPIC_BASE_URL={url} ANTHROPIC_API_KEY={key} python -c \"import anthropic; "
           f"print(anthropic.Anthropic().messages.create(model='{engine.model_id}', max_tokens=64, "
           f"messages=[{{'role':'user','content':'Hello'}}]).content[0].text)\"", flush=True)  # fmt: skip
     try:
-        serve(create_app(engine, settings), args.host, args.port)
+        serve(create_app(engine, settings), sock)
     finally:
         engine.close()
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import threading
 from typing import Any
 
@@ -23,10 +24,26 @@ def _config(app: Any, host: str, port: int) -> uvicorn.Config:
     )
 
 
-def serve(app: Any, host: str, port: int) -> None:
-    """Serve until interrupted; Ctrl-C is the normal way to stop, so it ends quietly."""
+def listen(host: str, port: int) -> socket.socket:
+    """Bind and listen now, so a URL printed afterwards already answers (port 0 picks a free one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(app: Any, sock: socket.socket) -> None:
+    """Serve on a listening socket until interrupted; Ctrl-C is the normal way to stop, so it ends quietly."""
+    host, port = sock.getsockname()[:2]
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the SIGINT it handled, once stopped
-        uvicorn.Server(_config(app, host, port)).run()
+        uvicorn.Server(_config(app, host, port)).run(sockets=[sock])
 
 
 class ServerThread:
