@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/server_overhead.py
 	$(BIN)/python benchmarks/protocol_throughput.py
 	$(BIN)/python benchmarks/render_vs_live.py
+	$(BIN)/python benchmarks/interrupt_latency.py
 
 clean:
 	rm -rf $(VENV)
