@@ -8,22 +8,9 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .engines import add_engine_options
 
 COMMANDS = ("chat", "ask", "serve", "history", "models")
-
-
-def add_engine_options(parser: argparse.ArgumentParser) -> None:
-    """Options choosing and tuning the local engine (serve, and chat/ask on the built-in model)."""
-    parser.add_argument("--model-path", "--model-file", dest="model_path", metavar="PATH",
-                        help="a GGUF model file (default: the built-in SmolLM2-135M-Instruct)")  # fmt: skip
-    parser.add_argument("--engine", default="llama", metavar="llama|script:PATH",
-                        help="the generator: llama.cpp, or a script replayed deterministically")  # fmt: skip
-    parser.add_argument("--script-chunk", type=int, default=4, metavar="N",
-                        help="script engine: characters per delta (0 = random 1-16, seeded)")  # fmt: skip
-    parser.add_argument("--script-rate", type=float, default=0.0, metavar="R",
-                        help="script engine: deltas per second (0 = as fast as possible)")  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0, help="sampling / script seed")
-    parser.add_argument("--n-ctx", type=int, default=8192, help="llama.cpp context size in tokens")
 
 
 def build_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -10,14 +10,13 @@ from typing import Any
 
 import anthropic
 
+from ..engines import add_engine_options
 from .endpoint import SetupError, open_endpoint, resolve_settings
 from .session import error, open_store
 
 
 def add_conversation_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by `chat` and `ask` (flags override the config file, which overrides defaults)."""
-    from ..cli import add_engine_options
-
     parser.add_argument("--base-url", metavar="URL", help="an Anthropic-compatible endpoint")
     parser.add_argument("--model", help="the model (default: config, else the endpoint's)")
     parser.add_argument("-s", "--system", help="the system prompt (persona text)")
@@ -56,9 +55,7 @@ def add_chat_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     models = sub.choices.get("models")
     if models is not None:
         if not any("--engine" in a.option_strings for a in models._actions):
-            from ..cli import add_engine_options
-
-            add_engine_options(models)
+                add_engine_options(models)
         models.set_defaults(handler=run_models)
 
 
