@@ -41,7 +41,8 @@ def run_serve(args: argparse.Namespace) -> int:
         return 2
     try:
         engine = load_engine(args.engine, model_path=args.model_path, script_chunk=args.script_chunk,
-                             script_rate=args.script_rate, seed=args.seed, n_ctx=args.n_ctx)  # fmt: skip
+                             script_rate=args.script_rate, seed=args.seed, n_ctx=args.n_ctx,
+                             n_threads=args.threads)  # fmt: skip
     except (OSError, ValueError) as exc:
         sock.close()
         print(f"streamchat: cannot load the engine: {exc}", file=sys.stderr)

@@ -52,6 +52,7 @@ class Settings:
     max_tokens: int = 1024
     max_turns: int | None = None
     max_context_tokens: int | None = None
+    temperature: float | None = None
     personas: dict[str, str] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -77,6 +78,9 @@ def load_settings(environ: dict[str, str] | None = None, path: Path | None = Non
     def as_int(value: Any) -> int | None:
         return int(value) if value not in (None, "") else None
 
+    def as_float(value: Any) -> float | None:
+        return float(value) if value not in (None, "") else None
+
     return Settings(
         api_key=env.get("ANTHROPIC_API_KEY") or data.get("api_key"),
         base_url=pick("base_url", "ANTHROPIC_BASE_URL"),
@@ -85,6 +89,7 @@ def load_settings(environ: dict[str, str] | None = None, path: Path | None = Non
         max_tokens=as_int(pick("max_tokens", "STREAMCHAT_MAX_TOKENS")) or 1024,
         max_turns=as_int(pick("max_turns", "STREAMCHAT_MAX_TURNS")),
         max_context_tokens=as_int(pick("max_context_tokens", "STREAMCHAT_MAX_CONTEXT_TOKENS")),
+        temperature=as_float(pick("temperature", "STREAMCHAT_TEMPERATURE")),
         personas=personas,
         raw=data,
     )

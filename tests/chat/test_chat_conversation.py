@@ -120,6 +120,17 @@ def test_persona_is_sent_as_system_and_can_change(harness: Any, store: Any) -> N
     assert store.load(conv.id).info.system == "You are a poet."
 
 
+def test_temperature_reaches_the_server_and_is_left_out_with_thinking(harness: Any) -> None:
+    h = harness(script("Hi."))
+    conv = h.conversation(temperature=0.25)
+    assert list(conv.send("hello"))[-1].status == "complete"
+    assert h.engine.requests[-1].temperature == 0.25
+    conv.options.thinking = True  # the API refuses temperature together with thinking
+    assert list(conv.send("again"))[-1].status == "complete"
+    assert h.engine.requests[-1].temperature is None
+    assert h.engine.requests[-1].thinking_enabled
+
+
 def test_tool_declined_by_the_user(harness: Any) -> None:
     h = harness(MIXED)
     asked: list[tuple[str, dict[str, Any]]] = []

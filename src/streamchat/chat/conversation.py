@@ -603,10 +603,11 @@ class Conversation:
         if thinking:
             params["thinking"] = thinking
             params["max_tokens"] = options.max_tokens + options.thinking_budget  # the API wants max > budget
-        elif options.temperature is not None:
-            params["temperature"] = options.temperature  # the API refuses temperature with thinking
-        if options.extra:
-            params["extra_body"] = dict(options.extra)
+        extra = dict(options.extra)
+        if options.temperature is not None and not thinking:  # the API refuses temperature with thinking
+            extra["temperature"] = options.temperature  # SDK 2.x has no keyword for it: send it in the body
+        if extra:
+            params["extra_body"] = extra
         return params, plan
 
     # -- tools ---------------------------------------------------------------------------------------

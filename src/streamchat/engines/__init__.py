@@ -16,12 +16,13 @@ def load_engine(
     script_rate: float = 0.0,
     seed: int = 0,
     n_ctx: int = 8192,
+    n_threads: int | None = None,
 ) -> Engine:
     """Build an engine from `llama` or `script:PATH`."""
     if spec == "llama":
         from .llama import LlamaEngine
 
-        return LlamaEngine(model_path, n_ctx=n_ctx, seed=seed)
+        return LlamaEngine(model_path, n_ctx=n_ctx, seed=seed, n_threads=n_threads)
     if spec.startswith("script:"):
         from .script import ScriptEngine
 
@@ -43,6 +44,8 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
                         help="script engine: deltas per second (0 = as fast as possible)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="sampling / script seed")
     parser.add_argument("--n-ctx", type=int, default=8192, help="llama.cpp context size in tokens")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="llama.cpp threads (default: all cores; 1 is steadier when busy)")  # fmt: skip
 
 
 __all__ = ["Engine", "EngineError", "add_engine_options", "load_engine"]

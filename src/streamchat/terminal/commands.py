@@ -27,6 +27,7 @@ def add_conversation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tools", metavar="FILE", help="tools the model may call (each call is confirmed)")
     parser.add_argument("--no-markdown", action="store_true", help="print raw text, no Markdown rendering")
     parser.add_argument("--thinking", action="store_true", help="request extended thinking and show it")
+    parser.add_argument("--temperature", type=float, metavar="T", help="sampling temperature, 0 to 1")
     parser.add_argument("-c", "--continue", dest="continue_", action="store_true",
                         help="continue the last conversation")  # fmt: skip
     parser.add_argument("--conversation", metavar="ID", help="continue the conversation ID")

@@ -31,6 +31,7 @@ class ChatSettings:
     max_turns: int | None
     max_context_tokens: int | None
     thinking: bool
+    temperature: float | None
     markdown: bool
     tools_file: str | None
     base_url: str | None
@@ -62,6 +63,7 @@ def resolve_settings(args: argparse.Namespace, settings: Settings | None = None)
         max_turns=_pick(getattr(args, "max_turns", None), base.max_turns),
         max_context_tokens=_pick(getattr(args, "max_context_tokens", None), base.max_context_tokens),
         thinking=bool(getattr(args, "thinking", False)),
+        temperature=_pick_float(getattr(args, "temperature", None), base.temperature),
         markdown=not getattr(args, "no_markdown", False),
         tools_file=getattr(args, "tools", None),
         base_url=None if local else base_url,
@@ -72,6 +74,10 @@ def resolve_settings(args: argparse.Namespace, settings: Settings | None = None)
 
 
 def _pick(flag: int | None, config: int | None) -> int | None:
+    return flag if flag is not None else config
+
+
+def _pick_float(flag: float | None, config: float | None) -> float | None:
     return flag if flag is not None else config
 
 
@@ -127,7 +133,8 @@ def _local_endpoint(args: argparse.Namespace, chat: ChatSettings) -> Endpoint:
         engine = load_engine(getattr(args, "engine", "llama"), model_path=getattr(args, "model_path", None),
                              script_chunk=getattr(args, "script_chunk", 4),
                              script_rate=getattr(args, "script_rate", 0.0), seed=getattr(args, "seed", 0),
-                             n_ctx=getattr(args, "n_ctx", 8192))  # fmt: skip
+                             n_ctx=getattr(args, "n_ctx", 8192),
+                             n_threads=getattr(args, "threads", None))  # fmt: skip
     except (OSError, ValueError, ImportError) as exc:
         raise SetupError(f"cannot load the engine: {exc}") from None
     server = ServerThread(create_app(engine))

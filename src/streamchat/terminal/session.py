@@ -38,6 +38,7 @@ def conversation_options(chat: ChatSettings, endpoint: Endpoint) -> Conversation
         max_turns=chat.max_turns,
         max_context_tokens=chat.max_context_tokens,
         thinking=chat.thinking,
+        temperature=chat.temperature,
         local=endpoint.local,
     )
 
