@@ -12,9 +12,9 @@ from typing import Any
 import anthropic
 
 from ..chat.events import TurnEnd
-from .endpoint import Endpoint, SetupError, open_endpoint, resolve_settings
+from .endpoint import Endpoint, SetupError
 from .output import Output
-from .session import error, load_toolset, open_conversation, open_store
+from .session import error, load_toolset, open_chat, open_conversation, open_store
 from .view import ReplyView, consume, error_text, tool_input_text
 
 
@@ -32,12 +32,10 @@ def run_ask(args: argparse.Namespace) -> int:
     if not question.strip():
         error("nothing to ask (give a question or pipe one on stdin)")
         return 2
-    try:
-        chat = resolve_settings(args)
-        endpoint = open_endpoint(args, chat)
-    except SetupError as exc:
-        error(str(exc))
+    opened = open_chat(args)
+    if opened is None:
         return 2
+    chat, endpoint = opened
     try:
         if args.events:
             return ask_events(endpoint, question, args, chat.system, chat.max_tokens, chat.thinking)

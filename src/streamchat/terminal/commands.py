@@ -11,8 +11,7 @@ from typing import Any
 import anthropic
 
 from ..engines import add_engine_options
-from .endpoint import SetupError, open_endpoint, resolve_settings
-from .session import error, open_store
+from .session import error, open_chat, open_store
 
 
 def add_conversation_options(parser: argparse.ArgumentParser) -> None:
@@ -130,12 +129,10 @@ def run_history(args: argparse.Namespace) -> int:
 
 def run_models(args: argparse.Namespace) -> int:
     """`streamchat models`: the models the configured endpoint lists."""
-    try:
-        chat = resolve_settings(args)
-        endpoint = open_endpoint(args, chat)
-    except SetupError as exc:
-        error(str(exc))
+    opened = open_chat(args)
+    if opened is None:
         return 2
+    _, endpoint = opened
     try:
         for model in endpoint.client.models.list():
             name = getattr(model, "display_name", "") or ""

@@ -16,9 +16,9 @@ from .. import __version__
 from ..chat.conversation import ChatMessage, Conversation
 from ..chat.events import TurnEnd
 from ..config import data_dir
-from .endpoint import ChatSettings, Endpoint, SetupError, open_endpoint, resolve_settings
+from .endpoint import ChatSettings, Endpoint, SetupError
 from .output import BOLD, CYAN, DIM, RED, YELLOW, Output, QuietInput
-from .session import error, load_toolset, open_conversation, open_store
+from .session import error, load_toolset, open_chat, open_conversation, open_store
 from .status import compact, format_cost, status_line, turn_line
 from .view import LiveUsage, ReplyView, consume, error_text, tool_input_text
 
@@ -44,12 +44,10 @@ HELP = [
 
 def run_repl(args: argparse.Namespace) -> int:
     """Start the chat; returns the exit status."""
-    try:
-        chat = resolve_settings(args)
-        endpoint = open_endpoint(args, chat)
-    except SetupError as exc:
-        error(str(exc))
+    opened = open_chat(args)
+    if opened is None:
         return 2
+    chat, endpoint = opened
     try:
         repl = ChatREPL(args, chat, endpoint, open_store())
         return repl.run()

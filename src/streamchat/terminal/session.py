@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from ..chat.conversation import Confirm, Conversation, ConversationOptions
-from .endpoint import ChatSettings, Endpoint, SetupError
+from .endpoint import ChatSettings, Endpoint, SetupError, open_endpoint, resolve_settings
 
 
 def open_store() -> Any:
@@ -74,3 +74,13 @@ def open_conversation(args: argparse.Namespace, chat: ChatSettings, endpoint: En
 def error(message: str) -> None:
     """One line on stderr, prefixed with the program's name."""
     print(f"streamchat: {message}", file=sys.stderr, flush=True)
+
+
+def open_chat(args: argparse.Namespace) -> tuple[ChatSettings, Endpoint] | None:
+    """The merged settings and the endpoint for a command; None once the reason is printed."""
+    try:
+        chat = resolve_settings(args)
+        return chat, open_endpoint(args, chat)
+    except SetupError as exc:
+        error(str(exc))
+        return None
