@@ -21,6 +21,7 @@ from collections.abc import Callable
 from rich.cells import cell_len
 
 from .blocks import FENCE, commit_blocks, fence_opening, normalize, split_blocks
+from .plain import FedText
 from .terminal import BlockPainter, FenceWriter, join_blocks
 
 # CR as well as LF: in raw mode the terminal does not add the CR, and after a full-width line the
@@ -48,7 +49,7 @@ class TerminalRenderer:
         self._painter = BlockPainter(width, code_theme)
         self._height = height
         self._interval = 1.0 / max_fps if max_fps > 0 else 0.0
-        self._chunks: list[str] = []
+        self._fed = FedText()
         self._incoming: list[str] = []  # normalized text not yet in _pending
         self._carry_cr = False  # a chunk ended in CR: it may be the first half of CR LF
         self._pending = ""  # normalized text after the committed blocks (or the committed fence lines)
@@ -66,9 +67,7 @@ class TerminalRenderer:
     @property
     def text(self) -> str:
         """Everything fed so far, as fed."""
-        if len(self._chunks) > 1:
-            self._chunks[:] = ["".join(self._chunks)]
-        return self._chunks[0] if self._chunks else ""
+        return self._fed.value
 
     def feed(self, chunk: str, now: float | None = None) -> None:
         """Add a piece of the reply; paint a frame if one is due (`now` defaults to time.monotonic())."""
@@ -76,7 +75,7 @@ class TerminalRenderer:
             raise RuntimeError("feed() after finish() or abort()")
         if not chunk:
             return
-        self._chunks.append(chunk)
+        self._fed.append(chunk)
         if self._carry_cr:
             chunk = "\r" + chunk
         self._carry_cr = chunk.endswith("\r")
