@@ -19,6 +19,7 @@ sampler chain, so the per-token Python work is a handful of C calls (no logits c
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import math
 import os
@@ -209,6 +210,45 @@ class _ConstrainedSampler:
         llama_cpp.llama_sampler_free(self.chain)
 
 
+class _TokenSteps:
+    """The per-token loop both reply paths share: sample, stop at end of generation, yield the token's
+    bytes, stop at `limit` tokens or a full context, else evaluate the token and go on.
+
+    Iterate it for the bytes; `reason` then says why it ended ("end_turn", "max_tokens",
+    "model_context_window_exceeded"; None when halted or when the caller stopped early, in which case
+    the last token is not evaluated, as a stop should leave it).
+    """
+
+    def __init__(self, engine: LlamaEngine, sample: Callable[[], int], halted: Halted, limit: int) -> None:
+        self._engine = engine
+        self._sample = sample
+        self._halted = halted
+        self._limit = limit
+        self.reason: str | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        # the loop runs once per token: everything it touches is a local
+        engine, sample, halted, limit = self._engine, self._sample, self._halted, self._limit
+        seq, vocab, pieces = engine._seq, engine._vocab, engine._pieces
+        is_eog = llama_cpp.llama_vocab_is_eog
+        produced = 0
+        while not halted():
+            token = sample()
+            if is_eog(vocab, token):
+                self.reason = "end_turn"
+                return
+            produced += 1
+            piece = pieces.get(token)
+            yield piece if piece is not None else engine.piece(token)
+            if produced >= limit:
+                self.reason = "max_tokens"
+                return
+            if seq.full:
+                self.reason = "model_context_window_exceeded"
+                return
+            seq.push(token)
+
+
 class _ComputeThread:
     """The one thread that runs this engine's llama.cpp compute; jobs run in order, one at a time.
 
@@ -357,7 +397,8 @@ class LlamaEngine:
 
     # -- generation ------------------------------------------------------------------------------
 
-    def _piece(self, token: int) -> bytes:
+    def piece(self, token: int) -> bytes:
+        """The token's bytes (remembered: most tokens recur)."""
         buffer = self._piece_buffer
         size = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
         if size < 0:
@@ -425,49 +466,35 @@ class LlamaEngine:
         reply = ReplyText(stops=request.stop_sequences, thinking=prompt.text.in_thinking,
                           tool_names=[str(t["name"]) for t in prompt.tools] if detect else ())  # fmt: skip
         sampler = self._sampler(request)
-        reason = "end_turn"
+        produced = 0
         try:
             if not self._seq.load(prompt.tokens, halted):
                 return
-            # the loop below runs once per token: everything it touches is a local
-            seq, ctx, vocab, pieces = self._seq, self._seq.ctx, self._vocab, self._pieces
-            sample, is_eog = llama_cpp.llama_sampler_sample, llama_cpp.llama_vocab_is_eog
-            decode = utf8_decoder().decode
-            feed, limit = reply.feed, request.max_tokens
-            produced = 0
-            while True:
-                if halted():
-                    return
-                token = sample(sampler, ctx, -1)
-                if is_eog(vocab, token):
-                    reason = "end_turn"
-                    break
+            sample = functools.partial(llama_cpp.llama_sampler_sample, sampler, self._seq.ctx, -1)
+            steps = _TokenSteps(self, sample, halted, request.max_tokens)
+            decode, feed = utf8_decoder().decode, reply.feed
+            for piece in steps:
                 produced += 1
-                piece = pieces.get(token)
-                yield from feed(decode(piece if piece is not None else self._piece(token)))
+                yield from feed(decode(piece))
                 if reply.stop_sequence is not None:
                     yield Finish("stop_sequence", produced, reply.stop_sequence)
                     return
                 if reply.called:
                     break
-                if produced >= limit:
-                    reason = "max_tokens"
-                    break
-                if seq.full:
-                    reason = "model_context_window_exceeded"
-                    break
-                seq.push(token)
+            else:
+                if steps.reason is None:  # halted
+                    return
         finally:
             llama_cpp.llama_sampler_free(sampler)
         if not reply.called:
             yield from feed(decode(b"", True))
-            yield from reply.flush()
+            yield from reply.flush()  # may still find the start of a call in what it held
         if reply.called:  # the reply began a call: generate it again, constrained to a valid one
             yield from self._call(request, prompt, halted, produced)
         elif reply.stop_sequence is not None:
             yield Finish("stop_sequence", produced, reply.stop_sequence)
         else:
-            yield Finish(reason, produced)
+            yield Finish(steps.reason or "end_turn", produced)
 
     def _grammar(self, tools: tuple[Block, ...]) -> str:
         key = repr(tools)
@@ -486,35 +513,25 @@ class LlamaEngine:
         sampler = _ConstrainedSampler(
             self._sampler(request), self._sampler(request, self._grammar(prompt.tools))
         )
-        reason = "end_turn"
         try:
             if not self._seq.load(prompt.tokens, halted):
                 return
+            ctx = self._seq.ctx
+            steps = _TokenSteps(self, lambda: sampler.sample(ctx), halted, request.max_tokens - produced)
             decode = utf8_decoder().decode
-            while True:
-                if halted():
-                    return
-                token = sampler.sample(self._seq.ctx)
-                if llama_cpp.llama_vocab_is_eog(self._vocab, token):
-                    break
+            for piece in steps:
                 produced += 1
-                piece = self._pieces.get(token)
-                yield from reader.feed(decode(piece if piece is not None else self._piece(token)))
+                yield from reader.feed(decode(piece))
                 if reader.done:
-                    reason = "tool_use"
                     break
-                if produced >= request.max_tokens:
-                    reason = "max_tokens"
-                    break
-                if self._seq.full:
-                    reason = "model_context_window_exceeded"
-                    break
-                self._seq.push(token)
+            else:
+                if steps.reason is None:  # halted
+                    return
         finally:
             sampler.free()
         if reader.name is not None:
             yield BlockStop()
-        yield Finish(reason, produced)
+        yield Finish("tool_use" if reader.done else steps.reason or "end_turn", produced)
 
     def close(self) -> None:
         """Free the model (after the running generation, if any, has stopped)."""
