@@ -536,20 +536,14 @@ class Conversation:
 
     def window(self) -> WindowReport:
         """The context window the next request would send."""
-        try:
-            plan = self._plan()
-        except anthropic.APIError:  # the count failed: report the turn limit alone
-            plan = plan_window(self.messages, max_turns=self.options.max_turns)
+        plan = self._plan_or_turns()
         return WindowReport(plan.included, plan.dropped, plan.pinned, plan.tokens,
                             self.options.max_context_tokens, self.options.max_turns)  # fmt: skip
 
     def api_messages(self) -> list[dict[str, Any]]:
         """The `messages` the next request sends: the window, made valid for the real API (no empty or
         whitespace-ended assistant turn, no unsigned partial thinking, no tool_use without its result)."""
-        try:
-            plan = self._plan()
-        except anthropic.APIError:  # the count failed: the turn limit alone
-            plan = plan_window(self.messages, max_turns=self.options.max_turns)
+        plan = self._plan_or_turns()
         return to_api([self.messages[i] for i in plan.included])
 
     @property
@@ -561,6 +555,13 @@ class Conversation:
         if not self.options.thinking:
             return None
         return {"type": "enabled", "budget_tokens": self.options.thinking_budget}
+
+    def _plan_or_turns(self) -> WindowPlan:
+        """The window, or by the turn limit alone when the token count cannot be had."""
+        try:
+            return self._plan()
+        except anthropic.APIError:
+            return plan_window(self.messages, max_turns=self.options.max_turns)
 
     def _plan(self) -> WindowPlan:
         options = self.options

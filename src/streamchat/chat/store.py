@@ -52,6 +52,13 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
+def _assignments(fields: dict[str, Any]) -> tuple[str, list[Any]]:
+    """`a = ?, b = ?, updated_at = ?` for the fields that are not None, and their values (the caller
+    adds the time); column names come from our code, never from input."""
+    given = {name: value for name, value in fields.items() if value is not None}
+    return ", ".join([*(f"{name} = ?" for name in given), "updated_at = ?"]), list(given.values())
+
+
 @dataclass(frozen=True)
 class ConversationInfo:
     """One row of `conversations`, with its message count."""
@@ -165,14 +172,9 @@ class Store:
     def update_conversation(self, conversation_id: str, *, title: str | None = None,
                             system: str | None = None, model: str | None = None) -> None:  # fmt: skip
         """Change a conversation's title, persona or model (None: unchanged); bumps updated_at."""
-        fields = {"title": title, "system": system, "model": model}
-        sets = [f"{name} = ?" for name, value in fields.items() if value is not None]
-        values: list[Any] = [value for value in fields.values() if value is not None]
+        sets, values = _assignments({"title": title, "system": system, "model": model})
         with self.transaction() as db:
-            db.execute(
-                f"UPDATE conversations SET {', '.join([*sets, 'updated_at = ?'])} WHERE id = ?",
-                (*values, now(), conversation_id),
-            )
+            db.execute(f"UPDATE conversations SET {sets} WHERE id = ?", (*values, now(), conversation_id))
 
     def _info(self, row: sqlite3.Row) -> ConversationInfo:
         return ConversationInfo(
@@ -263,12 +265,10 @@ class Store:
             "usage": json.dumps(usage) if usage is not None else None,
             "pinned": int(pinned) if pinned is not None else None,
         }
-        sets = [f"{name} = ?" for name, value in fields.items() if value is not None]
-        values = [value for value in fields.values() if value is not None]
+        sets, values = _assignments(fields)
         stamp = now()
         with self.transaction() as db:
-            db.execute(f"UPDATE messages SET {', '.join([*sets, 'updated_at = ?'])} WHERE id = ?",
-                       (*values, stamp, message_id))  # fmt: skip
+            db.execute(f"UPDATE messages SET {sets} WHERE id = ?", (*values, stamp, message_id))
             db.execute(
                 "UPDATE conversations SET updated_at = ? WHERE id = "
                 "(SELECT conversation_id FROM messages WHERE id = ?)",

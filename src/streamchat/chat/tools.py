@@ -23,6 +23,15 @@ _NONE = type(None)
 _SCALARS: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
 
+def _enum_schema(values: list[Any]) -> dict[str, Any]:
+    """`{"enum": values}`, with their JSON type when they all share one."""
+    schema: dict[str, Any] = {"enum": values}
+    kinds = {_SCALARS.get(type(v)) for v in values}
+    if len(kinds) == 1 and None not in kinds:
+        schema["type"] = kinds.pop()
+    return schema
+
+
 def type_schema(hint: Any) -> dict[str, Any]:
     """The JSON schema of a type hint (unknown types: an unconstrained `{}`)."""
     if hint is inspect.Parameter.empty or hint is Any:
@@ -32,20 +41,11 @@ def type_schema(hint: Any) -> dict[str, Any]:
     if hint is None or hint is _NONE:
         return {"type": "null"}
     if inspect.isclass(hint) and issubclass(hint, enum.Enum):
-        values = [m.value for m in hint]
-        schema: dict[str, Any] = {"enum": values}
-        kinds = {_SCALARS.get(type(v)) for v in values}
-        if len(kinds) == 1 and None not in kinds:
-            schema["type"] = kinds.pop()
-        return schema
+        return _enum_schema([m.value for m in hint])
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin is typing.Literal:
-        schema = {"enum": list(args)}
-        kinds = {_SCALARS.get(type(v)) for v in args}
-        if len(kinds) == 1 and None not in kinds:
-            schema["type"] = kinds.pop()
-        return schema
+        return _enum_schema(list(args))
     if origin in (typing.Union, types.UnionType):
         options = [a for a in args if a is not _NONE]
         if len(options) == 1:
@@ -53,7 +53,7 @@ def type_schema(hint: Any) -> dict[str, Any]:
         return {"anyOf": [type_schema(a) for a in options]}
     if hint in (list, tuple, set, frozenset) or origin in (list, tuple, set, frozenset):
         items = args[0] if args and (len(args) == 1 or args[-1] is Ellipsis) else None
-        schema = {"type": "array"}
+        schema: dict[str, Any] = {"type": "array"}
         if items is not None:
             schema["items"] = type_schema(items)
         return schema
