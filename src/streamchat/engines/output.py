@@ -71,12 +71,17 @@ class ThinkSplitter:
             return self._thinking(buffer)
         return self._text(buffer)
 
-    def _thinking(self, buffer: str) -> list[Part]:
+    def _after_space(self, buffer: str) -> str:
+        """`buffer` without the whitespace still to drop after a `<think>` / `</think>` tag."""
         if self._skip_space:
             buffer = buffer.lstrip()
-            if not buffer:
-                return []
-            self._skip_space = False
+            self._skip_space = not buffer  # keep dropping until something else arrives
+        return buffer
+
+    def _thinking(self, buffer: str) -> list[Part]:
+        buffer = self._after_space(buffer)
+        if not buffer:
+            return []
         end = buffer.find(THINK_CLOSE)
         if end >= 0:
             parts: list[Part] = []
@@ -92,12 +97,8 @@ class ThinkSplitter:
         return [ThinkingDelta(shown)] if shown else []
 
     def _text(self, buffer: str) -> list[Part]:
-        if self._skip_space:
-            buffer = buffer.lstrip()
-            if not buffer:
-                return []
-            self._skip_space = False
-        return [TextDelta(buffer)]
+        buffer = self._after_space(buffer)
+        return [TextDelta(buffer)] if buffer else []
 
     def flush(self) -> list[Part]:
         """What is still held when the reply ends (an unclosed thought stays thinking)."""

@@ -19,7 +19,7 @@ from ..config import data_dir
 from .endpoint import ChatSettings, Endpoint, SetupError
 from .output import BOLD, CYAN, DIM, RED, YELLOW, Output, QuietInput
 from .session import error, load_toolset, open_chat, open_conversation, open_store
-from .status import compact, format_cost, status_line, turn_line
+from .status import compact, context_text, format_cost, status_line, turn_line
 from .view import LiveUsage, ReplyView, consume, error_text, tool_input_text
 
 PROMPT = "› "
@@ -171,9 +171,7 @@ class ChatREPL:
     def live_status_text(self, usage: LiveUsage) -> str:
         """The status line under a streaming reply: model, context, this reply's output so far, session."""
         opts, t = self.conv.options, self.conv.totals
-        context = usage.context_tokens or self.context_tokens
-        used = "?" if not context else compact(context)
-        window = f"{used}/{compact(opts.max_context_tokens)}" if opts.max_context_tokens else used
+        window = context_text(usage.context_tokens or self.context_tokens or None, opts.max_context_tokens)
         # Output usage comes with the reply's end; until then, an estimate (~4 characters a token).
         out = str(usage.output_tokens) if usage.output_tokens else f"~{-(-usage.streamed_chars // 4)}"
         sent = compact(t.input_tokens + usage.context_tokens)

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 from ..chat.events import SessionTotals, TurnEnd
-from ..chat.pricing import format_cost as chat_format_cost
-
-
-def format_cost(cost: float | None) -> str:
-    """A cost as the pricing module writes it (local models cost 0; unknown prices are "n/a")."""
-    return chat_format_cost(cost)
+from ..chat.pricing import format_cost
 
 
 def compact(n: int) -> str:
@@ -29,14 +24,21 @@ def turn_line(end: TurnEnd) -> str:
     return " · ".join(parts)
 
 
+def context_text(context_tokens: int | None, budget: int | None) -> str:
+    """The context window's use: `312/2.0k` with a budget, `312` without, `?` before any request."""
+    used = "?" if context_tokens is None else compact(context_tokens)
+    return f"{used}/{compact(budget)}" if budget else used
+
+
 def status_line(model: str, context_tokens: int | None, budget: int | None, totals: SessionTotals,
                 thinking: bool = False) -> str:  # fmt: skip
     """`model · context 312/2000 · session in 1.2k out 96 · $0.00`."""
-    used = "?" if context_tokens is None else compact(context_tokens)
-    window = f"{used}/{compact(budget)}" if budget else used
-    session = f"session in {compact(totals.input_tokens + totals.cache_read_input_tokens + totals.cache_creation_input_tokens)}"  # noqa: E501
-    parts = [model, f"context {window}", f"{session} out {compact(totals.output_tokens)}",
-             format_cost(totals.cost)]  # fmt: skip
+    sent = totals.input_tokens + totals.cache_read_input_tokens + totals.cache_creation_input_tokens
+    session = f"session in {compact(sent)} out {compact(totals.output_tokens)}"
+    parts = [model, f"context {context_text(context_tokens, budget)}", session, format_cost(totals.cost)]
     if thinking:
         parts.append("thinking on")
     return " · ".join(parts)
+
+
+__all__ = ["compact", "context_text", "format_cost", "status_line", "turn_line"]

@@ -168,19 +168,17 @@ class ReplyView:
 
     def close_stream(self) -> None:
         """Finish the live stream: its tail is committed to scrollback."""
-        with self._lock:
-            if self.renderer is not None:
-                renderer, self.renderer = self.renderer, None
-                self._end_status(renderer.finish)
-            self._kind = None
-            self._tool_stream = False
+        self._end_stream(abort=False)
 
     def abort_stream(self) -> None:
         """Stop the live stream where it is (interrupt, error): the partial output stays."""
+        self._end_stream(abort=True)
+
+    def _end_stream(self, *, abort: bool) -> None:
         with self._lock:
             if self.renderer is not None:
                 renderer, self.renderer = self.renderer, None
-                self._end_status(renderer.abort)
+                self._end_status(renderer.abort if abort else renderer.finish)
             self._kind = None
             self._tool_stream = False
 
