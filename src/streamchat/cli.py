@@ -29,7 +29,7 @@ def build_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
 def run_serve(args: argparse.Namespace) -> int:
     """`streamchat serve`: load the engine, print how to use it, serve until Ctrl-C."""
-    from .engines import load_engine
+    from .engines import engine_from_args
     from .server import ServerSettings, create_app
     from .server.app import model_created_at
     from .server.run import listen, serve
@@ -40,9 +40,7 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"streamchat: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     try:
-        engine = load_engine(args.engine, model_path=args.model_path, script_chunk=args.script_chunk,
-                             script_rate=args.script_rate, seed=args.seed, n_ctx=args.n_ctx,
-                             n_threads=args.threads)  # fmt: skip
+        engine = engine_from_args(args)
     except (OSError, ValueError) as exc:
         sock.close()
         print(f"streamchat: cannot load the engine: {exc}", file=sys.stderr)

@@ -77,6 +77,18 @@ def test_ask_midstream_error_keeps_partial_text_and_fails(env: dict[str, str]) -
     assert "the engine broke" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_ask_events_errors_are_one_line_after_the_events_that_arrived(env: dict[str, str]) -> None:
+    refused = run(["ask", "--events", "--base-url", "http://127.0.0.1:1", "--model", "m", "hi"], env)
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert len(refused.stderr.strip().splitlines()) == 1 and "Traceback" not in refused.stderr
+    assert "127.0.0.1:1" in refused.stderr
+    broken = run(["ask", "--events", "--engine", script("error.json"), "hi"], env)
+    assert broken.returncode == 1
+    assert json.loads(broken.stdout.splitlines()[0])["type"] == "message_start"
+    assert len(broken.stderr.strip().splitlines()) == 1
+    assert "the engine broke" in broken.stderr and "Traceback" not in broken.stderr
+
+
 def test_ask_with_an_empty_question_is_a_usage_error(env: dict[str, str]) -> None:
     done = run(["ask", "--engine", script("turns.json")], env, input="  \n")
     assert done.returncode == 2

@@ -48,4 +48,13 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
                         help="llama.cpp threads (default: all cores; 1 is steadier when busy)")  # fmt: skip
 
 
-__all__ = ["Engine", "EngineError", "add_engine_options", "load_engine"]
+def engine_from_args(args: argparse.Namespace) -> Engine:
+    """`load_engine` with the options `add_engine_options` added (defaults where a parser has none)."""
+    return load_engine(getattr(args, "engine", "llama"), model_path=getattr(args, "model_path", None),
+                       script_chunk=getattr(args, "script_chunk", 4),
+                       script_rate=getattr(args, "script_rate", 0.0), seed=getattr(args, "seed", 0),
+                       n_ctx=getattr(args, "n_ctx", 8192),
+                       n_threads=getattr(args, "threads", None))  # fmt: skip
+
+
+__all__ = ["Engine", "EngineError", "add_engine_options", "engine_from_args", "load_engine"]

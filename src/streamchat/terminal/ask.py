@@ -11,6 +11,7 @@ from typing import Any
 
 import anthropic
 
+from ..chat.conversation import describe_error
 from ..chat.events import TurnEnd
 from .endpoint import Endpoint, SetupError
 from .output import Output
@@ -105,28 +106,13 @@ def ask_events(endpoint: Endpoint, question: str, args: argparse.Namespace, syst
             for event in stream:
                 sys.stdout.write(json.dumps(event.model_dump(mode="json"), ensure_ascii=False) + "\n")
                 sys.stdout.flush()
-    except anthropic.APIStatusError as exc:
-        error(f"{exc.status_code}: {_api_message(exc)}")
-        return 1
-    except anthropic.APIConnectionError as exc:
-        error(f"cannot reach {endpoint.base_url}: {exc}")
-        return 1
     except anthropic.APIError as exc:
-        error(_api_message(exc))
+        error(describe_error(exc, endpoint.base_url)[0])
         return 1
     except KeyboardInterrupt:
         error("interrupted")
         return 130
     return 0
-
-
-def _api_message(exc: anthropic.APIError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return f"{inner.get('type', 'error')}: {inner['message']}"
-    return str(exc.message).splitlines()[0] if exc.message else type(exc).__name__
 
 
 def confirm_from_tty(name: str, data: dict[str, Any]) -> bool:

@@ -126,15 +126,11 @@ def _first_model(client: anthropic.Anthropic) -> str | None:
 
 
 def _local_endpoint(args: argparse.Namespace, chat: ChatSettings) -> Endpoint:
-    from ..engines import load_engine
+    from ..engines import engine_from_args
     from ..server import ServerThread, create_app
 
     try:
-        engine = load_engine(getattr(args, "engine", "llama"), model_path=getattr(args, "model_path", None),
-                             script_chunk=getattr(args, "script_chunk", 4),
-                             script_rate=getattr(args, "script_rate", 0.0), seed=getattr(args, "seed", 0),
-                             n_ctx=getattr(args, "n_ctx", 8192),
-                             n_threads=getattr(args, "threads", None))  # fmt: skip
+        engine = engine_from_args(args)
     except (OSError, ValueError, ImportError) as exc:
         raise SetupError(f"cannot load the engine: {exc}") from None
     server = ServerThread(create_app(engine))
