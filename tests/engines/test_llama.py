@@ -73,7 +73,7 @@ def text_of(parts: list[Part]) -> str:
 def test_identity_and_limits(engine: LlamaEngine) -> None:
     assert engine.model_id == "smollm2-135m-instruct"
     assert engine.display_name == "SmolLM2-135M-Instruct (local, Q4_1)"
-    assert engine.context_window == 2048 and engine.max_concurrency == 1 and not engine.accepts_media
+    assert engine.context_window == 2048 and engine.max_concurrency == 4 and not engine.accepts_media
     assert engine.model_path == str(builtin_model_path())
 
 

@@ -295,6 +295,19 @@ def _thinking(raw: Any, max_tokens: int, require_budget: bool) -> Block | None:
     return raw
 
 
+# Extra body fields a local engine reads (the API ignores unknown fields; these are checked like its own)
+SAMPLING_EXTENSIONS = {"repeat_penalty": (1.0, 2.0), "dry_multiplier": (0.0, 5.0)}
+
+
+def _extensions(body: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {k: v for k, v in body.items() if k == "metadata"}
+    for name, (low, high) in SAMPLING_EXTENSIONS.items():
+        value = _number(body, name, low, high)
+        if value is not None:
+            found[name] = value
+    return found
+
+
 def parse_messages_request(body: Any, *, count_only: bool = False) -> MessagesRequest:
     """Validate a Messages body (`count_only` for count_tokens: no max_tokens, no sampling).
 
@@ -330,5 +343,5 @@ def parse_messages_request(body: Any, *, count_only: bool = False) -> MessagesRe
         tools=tools,
         tool_choice=_tool_choice(body.get("tool_choice"), tools),
         thinking=_thinking(body.get("thinking"), max_tokens, not count_only),
-        extra={k: v for k, v in body.items() if k == "metadata"},
+        extra=_extensions(body),
     )

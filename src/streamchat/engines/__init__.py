@@ -17,12 +17,17 @@ def load_engine(
     seed: int = 0,
     n_ctx: int = 8192,
     n_threads: int | None = None,
+    parallel: int | None = None,
+    repeat_penalty: float | None = None,
+    dry_multiplier: float | None = None,
 ) -> Engine:
-    """Build an engine from `llama` or `script:PATH`."""
+    """Build an engine from `llama` or `script:PATH` (`parallel` None: the llama engine's default)."""
     if spec == "llama":
-        from .llama import LlamaEngine
+        from .llama import DEFAULT_PARALLEL, LlamaEngine
 
-        return LlamaEngine(model_path, n_ctx=n_ctx, seed=seed, n_threads=n_threads)
+        return LlamaEngine(model_path, n_ctx=n_ctx, seed=seed, n_threads=n_threads,
+                           parallel=parallel or DEFAULT_PARALLEL, repeat_penalty=repeat_penalty,
+                           dry_multiplier=dry_multiplier)  # fmt: skip
     if spec.startswith("script:"):
         from .script import ScriptEngine
 
@@ -30,6 +35,12 @@ def load_engine(
         return ScriptEngine.from_file(path, chunk=script_chunk, rate=script_rate, seed=seed)
     raise ValueError(f"unknown engine {spec!r}: use 'llama' or 'script:PATH'")
 
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
@@ -43,9 +54,16 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--script-rate", type=float, default=0.0, metavar="R",
                         help="script engine: deltas per second (0 = as fast as possible)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="sampling / script seed")
-    parser.add_argument("--n-ctx", type=int, default=8192, help="llama.cpp context size in tokens")
+    parser.add_argument("--n-ctx", type=int, default=8192,
+                        help="llama.cpp KV cells: each reply's window, shared by all replies")  # fmt: skip
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="llama.cpp threads (default: all cores; 1 is steadier when busy)")  # fmt: skip
+    parser.add_argument("--parallel", type=_at_least_one, default=None, metavar="N",
+                        help="replies decoded at once (default 4); more wait in line")  # fmt: skip
+    parser.add_argument("--repeat-penalty", type=float, default=None, metavar="F",
+                        help="repetition penalty for requests without one (1 = off)")  # fmt: skip
+    parser.add_argument("--dry-multiplier", type=float, default=None, metavar="F",
+                        help="DRY repetition guard for requests without one (0 = off)")  # fmt: skip
 
 
 def engine_from_args(args: argparse.Namespace) -> Engine:
@@ -54,7 +72,9 @@ def engine_from_args(args: argparse.Namespace) -> Engine:
                        script_chunk=getattr(args, "script_chunk", 4),
                        script_rate=getattr(args, "script_rate", 0.0), seed=getattr(args, "seed", 0),
                        n_ctx=getattr(args, "n_ctx", 8192),
-                       n_threads=getattr(args, "threads", None))  # fmt: skip
+                       n_threads=getattr(args, "threads", None), parallel=getattr(args, "parallel", None),
+                       repeat_penalty=getattr(args, "repeat_penalty", None),
+                       dry_multiplier=getattr(args, "dry_multiplier", None))  # fmt: skip
 
 
 __all__ = ["Engine", "EngineError", "add_engine_options", "engine_from_args", "load_engine"]

@@ -1,0 +1,456 @@
+"""Continuous batching: one compute thread decodes every running reply of one llama.cpp context.
+
+Each step the thread takes new replies from its inbox, drops the ones whose caller left, gives
+waiting replies a free slot (the one whose cached tokens share the longest prefix with the reply's
+prompt), builds ONE batch — one row per decoding reply first, then a bounded budget of prompt
+tokens shared by the replies still reading their prompts, oldest first — calls `llama_decode`
+once, and samples each reply's next token with its own sampler at its own row.
+
+The KV cells are one pool (`kv_unified`) of `n_ctx` cells shared by all sequences, so every reply
+may use the whole window; a slot's cells stay cached after its reply ends, and are evicted (least
+recently used first) when a step needs room. If the running replies alone need more cells than the
+pool has, the youngest is paused — its cells freed, its tokens evaluated again once there is room
+— so the oldest always progresses and no reply is cut short by its neighbours.
+
+Faults stay local: an exception while handling one reply ends that reply only (its cells are
+freed), and a failed decode is retried one reply at a time, so only the replies that fail alone
+get the error.
+
+OpenMP keeps a team of worker threads per calling thread, and while two teams are alive on two
+cores libgomp stops spinning at barriers: decoding gets a third slower. So every llama.cpp compute
+call of the engine happens on this one thread; parts cross to the callers through queues.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import queue
+import threading
+import time
+from array import array
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import llama_cpp
+
+from .base import EngineError
+from .llama_model import LoadedModel
+from .sequence import END, ReplySequence, Slot
+
+_log = logging.getLogger("streamchat.engines.llama")
+_T = TypeVar("_T")
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """Length of the longest common prefix of two token lists."""
+    n = min(len(a), len(b))
+    if a[:n] == b[:n]:  # the usual case (the new prompt extends the cached one), compared in C
+        return n
+    lo, hi = 0, n  # a[:lo] == b[:lo] and a[:hi] != b[:hi]: bisect, each probe compared in C
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@dataclass
+class KVStats:
+    """What the KV pool holds (read on the compute thread, so it is one consistent moment)."""
+
+    n_ctx: int  # cells in the pool
+    used: int  # cells held by any slot
+    running: int  # cells held by slots of running replies
+    slots: list[int]  # tokens cached per slot
+    consistent: bool  # the engine's accounting equals llama.cpp's own positions, slot by slot
+    replies_running: int
+    replies_waiting: int
+
+
+class _Rows:
+    """The step's batch: which reply fed which tokens, and where its logits are."""
+
+    __slots__ = ("fed", "logits_row", "seq")
+
+    def __init__(self, seq: ReplySequence, fed: list[int], logits_row: int) -> None:
+        self.seq = seq
+        self.fed = fed
+        self.logits_row = logits_row  # -1: no logits this step (a prompt not read to its end)
+
+
+class BatchScheduler:
+    """The compute thread of one context: replies in, parts out (see the module)."""
+
+    def __init__(self, model: LoadedModel, *, parallel: int, prompt_budget: int,
+                 first_part_pause: float = 0.0) -> None:  # fmt: skip
+        if parallel < 1:
+            raise ValueError("parallel must be >= 1")
+        self.model = model
+        self.parallel = parallel
+        self.prompt_budget = max(1, min(prompt_budget, model.n_batch))
+        self.first_part_pause = first_part_pause
+        self.slots = [Slot(i) for i in range(model.n_seq_max)]
+        self._inbox: queue.SimpleQueue[ReplySequence | Callable[[], None] | None] = queue.SimpleQueue()
+        self._waiting: deque[ReplySequence] = deque()
+        self._running: list[ReplySequence] = []
+        self._step = 0
+        self._batch = llama_cpp.llama_batch_init(model.n_batch, 0, 1)
+        self._token_address = ctypes.addressof(self._batch.token.contents)
+        self._pos_address = ctypes.addressof(self._batch.pos.contents)
+        self._thread = threading.Thread(target=self._serve, name="llama-compute", daemon=True)
+        self._thread.start()
+
+    # -- the callers' side ---------------------------------------------------------------------
+
+    def submit(self, seq: ReplySequence) -> None:
+        """Queue a reply; its parts arrive on `seq.out`."""
+        self._inbox.put(seq)
+
+    def call(self, job: Callable[[], _T], timeout: float | None = None) -> _T:
+        """Run `job` on the compute thread between steps and return its result."""
+        done: Future[_T] = Future()
+
+        def run() -> None:
+            try:
+                done.set_result(job())
+            except BaseException as exc:
+                done.set_exception(exc)
+
+        self._inbox.put(run)
+        return done.result(timeout)
+
+    def stats(self) -> KVStats:
+        """The KV pool and the replies, as the compute thread sees them."""
+        return self.call(self._stats, timeout=30)
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """End the thread after the replies it holds stop; True once it has ended."""
+        self._inbox.put(None)
+        if timeout is not None:
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def free(self) -> None:
+        """Free the batch (after `stop` returned True)."""
+        if self._batch is not None:
+            llama_cpp.llama_batch_free(self._batch)
+            self._batch = None
+
+    # -- the compute thread --------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        stopping = False
+        while True:
+            block = not self._waiting and not self._running
+            if stopping and block:
+                return
+            try:
+                item = self._inbox.get(block=block and not stopping)
+            except queue.Empty:
+                item = _NOTHING
+            while item is not _NOTHING:
+                if item is None:
+                    stopping = True
+                elif isinstance(item, ReplySequence):
+                    self._waiting.append(item)
+                else:
+                    item()  # type: ignore[operator]
+                try:
+                    item = self._inbox.get_nowait()
+                except queue.Empty:
+                    item = _NOTHING
+            if self._waiting or self._running:
+                try:
+                    self._one_step()
+                except Exception as exc:  # a bug of ours: fail what runs, keep serving
+                    _log.exception("batch step failed")
+                    self._fail_all(exc)
+
+    def _one_step(self) -> None:
+        self._step += 1
+        self._drop_halted()
+        self._admit()
+        rows = self._build()
+        if not rows:
+            return
+        first_parts = [r.seq for r in rows if not r.seq.first_part_sent]
+        self._decode_and_sample(rows)
+        if self.first_part_pause and any(s.first_part_sent for s in first_parts):
+            # the threads carrying a first token to its client get a core before the next decode
+            time.sleep(self.first_part_pause)
+
+    def _drop_halted(self) -> None:
+        for seq in [s for s in self._waiting if s.halted()]:
+            self._finish(seq)
+        for seq in [s for s in self._running if s.halted()]:
+            self._finish(seq)  # its cells stay cached: every token in them was evaluated
+
+    def _finish(self, seq: ReplySequence, *, forget: bool = False) -> None:
+        """Take `seq` out of the scheduler, free its sampler, release its slot (`forget`: and its cells)."""
+        if seq in self._running:
+            self._running.remove(seq)
+        elif seq in self._waiting:
+            self._waiting.remove(seq)
+        slot = seq.slot
+        if slot is not None:
+            if forget:
+                self._clear(slot)
+            slot.owner, slot.last_used, seq.slot = None, self._step, None
+        seq.sampler.free()
+        seq.out.put(END)  # harmless after a Finish or an error: the caller stops at the first
+
+    def _fail(self, seq: ReplySequence, error: BaseException) -> None:
+        seq.fail(error)
+        self._finish(seq, forget=True)  # what its cells hold is not known after a failure
+
+    def _fail_all(self, error: BaseException) -> None:
+        for seq in [*self._running, *self._waiting]:
+            self._fail(seq, EngineError(f"the engine failed: {error}"))
+        llama_cpp.llama_memory_clear(self.model.memory, True)
+        for slot in self.slots:
+            slot.cached = []
+
+    # -- slots and cells -----------------------------------------------------------------------
+
+    def _clear(self, slot: Slot) -> None:
+        llama_cpp.llama_memory_seq_rm(self.model.memory, slot.seq_id, -1, -1)
+        slot.cached = []
+
+    def _trim(self, slot: Slot, keep: int) -> None:
+        if keep < len(slot.cached):
+            if keep == 0 or not llama_cpp.llama_memory_seq_rm(self.model.memory, slot.seq_id, keep, -1):
+                self._clear(slot)  # a partial removal the memory cannot do: start over
+            else:
+                del slot.cached[keep:]
+
+    def _used(self) -> int:
+        return sum(len(slot.cached) for slot in self.slots)
+
+    def _make_room(self, cells: int, keep: Iterable[Slot] = ()) -> bool:
+        """Evict idle slots' caches, least recently used first, until `cells` more fit."""
+        free = self.model.n_ctx - self._used()
+        if free >= cells:
+            return True
+        kept = set(map(id, keep))
+        idle = sorted((s for s in self.slots if s.owner is None and s.cached and id(s) not in kept),
+                      key=lambda s: s.last_used)  # fmt: skip
+        for slot in idle:
+            free += len(slot.cached)
+            self._clear(slot)
+            if free >= cells:
+                return True
+        return False
+
+    def _pick_slot(self, tokens: list[int]) -> Slot | None:
+        """A free slot for `tokens`, holding the longest prefix of them any slot has cached.
+
+        The free slot that shares the most wins (at a tie: the one whose other cached tokens are
+        fewest, then the least recently used). When another slot — running or not — shares
+        clearly more, its cells for that prefix are shared into a free slot (`llama_memory_seq_cp`
+        on a unified cache only marks the cells as the other sequence's too: no compute, no copy).
+        """
+        best: tuple[tuple[int, int, int], Slot] | None = None
+        richest: tuple[int, Slot] | None = None
+        for slot in self.slots:
+            shared = common_prefix(slot.cached, tokens) if slot.cached else 0
+            if richest is None or shared > richest[0]:
+                richest = (shared, slot)
+            if slot.owner is None:
+                key = (shared, shared - len(slot.cached), -slot.last_used)
+                if best is None or key > best[0]:
+                    best = (key, slot)
+        if best is None or richest is None:
+            return None
+        slot, shared = best[1], best[0][0]
+        source_shared, source = richest
+        if source_shared - shared >= _SHARE_AT_LEAST:
+            slot = min((s for s in self.slots if s.owner is None), key=lambda s: (len(s.cached), s.last_used))
+            self._clear(slot)
+            llama_cpp.llama_memory_seq_cp(self.model.memory, source.seq_id, slot.seq_id, 0, source_shared)
+            slot.cached = source.cached[:source_shared]
+            shared = source_shared
+        self._trim(slot, min(shared, len(tokens) - 1))  # the last token is evaluated for its logits
+        return slot
+
+    def _reserved(self) -> int:
+        """Cells the running replies still need: the rest of their prompts, and one token each."""
+        return sum(seq.todo for seq in self._running) + len(self._running)
+
+    def _admit(self) -> None:
+        while self._waiting and len(self._running) < self.parallel:
+            seq = self._waiting[0]
+            slot = self._pick_slot(seq.tokens)
+            if slot is None:
+                return
+            need = len(seq.tokens) - len(slot.cached) + self._reserved()
+            if not self._make_room(need, keep=[slot]) and self._running:
+                return  # it waits for the running replies to free cells (alone, it fits the pool)
+            self._waiting.popleft()
+            slot.owner, slot.last_used, seq.slot = seq, self._step, slot
+            seq.admitted_at = self._step
+            self._running.append(seq)
+
+    def _pause(self, seq: ReplySequence) -> None:
+        """Free a running reply's cells and put it first in line: it continues where it was."""
+        self._running.remove(seq)
+        slot = seq.slot
+        assert slot is not None
+        self._clear(slot)
+        slot.owner, seq.slot = None, None
+        self._waiting.appendleft(seq)
+        _log.info("paused a reply of %d tokens: the KV pool is full", len(seq.tokens))
+
+    def _pause_youngest(self) -> bool:
+        if len(self._running) < 2:
+            return False
+        self._pause(max(self._running, key=lambda s: s.admitted_at))
+        return True
+
+    # -- one step ------------------------------------------------------------------------------
+
+    def _build(self) -> list[_Rows]:
+        for seq in self._running:
+            slot = seq.slot
+            assert slot is not None
+            if len(slot.cached) >= len(seq.tokens):  # restarted as a tool call: back into the prompt
+                self._trim(slot, len(seq.tokens) - 1)
+        decoding = [s for s in self._running if s.todo == 1]
+        while not self._make_room(len(decoding)) and self._pause_youngest():
+            decoding = [s for s in self._running if s.todo == 1]
+        rows: list[_Rows] = []
+        n = 0
+        for seq in decoding:
+            rows.append(self._add(seq, n, 1))
+            n += 1
+        budget = min(self.prompt_budget if decoding else self.model.n_batch, self.model.n_batch - n)
+        for seq in self._running:
+            todo = seq.todo
+            if todo <= 1 or budget <= 0:
+                continue
+            self._make_room(n + min(todo, budget))
+            take = min(todo, budget, self.model.n_ctx - self._used() - n)
+            if take > 0:
+                rows.append(self._add(seq, n, take))
+                n += take
+                budget -= take
+        if not rows and self._running:  # every cell is taken by prompts still being read
+            self._pause_youngest()
+        self._batch.n_tokens = n
+        return rows
+
+    def _add(self, seq: ReplySequence, at: int, count: int) -> _Rows:
+        """Put `count` of the reply's unevaluated tokens into the batch at row `at`."""
+        slot = seq.slot
+        assert slot is not None
+        start = len(slot.cached)
+        fed = seq.tokens[start : start + count]
+        wants_logits = start + count == len(seq.tokens)
+        self._fill(at, slot.seq_id, fed, start, wants_logits)
+        return _Rows(seq, fed, at + count - 1 if wants_logits else -1)
+
+    def _fill(self, at: int, seq_id: int, tokens: list[int], pos: int, logits_last: bool) -> None:
+        count = len(tokens)
+        batch = self._batch
+        ctypes.memmove(self._token_address + 4 * at, array("i", tokens).tobytes(), 4 * count)
+        ctypes.memmove(self._pos_address + 4 * at, array("i", range(pos, pos + count)).tobytes(), 4 * count)
+        n_seq_id, seq_ids, logits = batch.n_seq_id, batch.seq_id, batch.logits
+        for i in range(at, at + count):
+            n_seq_id[i] = 1
+            seq_ids[i][0] = seq_id
+            logits[i] = 0
+        if logits_last:
+            logits[at + count - 1] = 1
+
+    def preload(self, tokens: list[int]) -> None:
+        """Evaluate `tokens` into the first slot's cache, on the compute thread (the engine's warm-up:
+        the first decode allocates buffers and starts threads; the prefix stays cached for reuse)."""
+
+        def job() -> None:
+            slot = self.slots[0]
+            self._clear(slot)
+            for start in range(0, len(tokens), self.model.n_batch):
+                chunk = tokens[start : start + self.model.n_batch]
+                self._fill(0, slot.seq_id, chunk, start, start + len(chunk) == len(tokens))
+                self._batch.n_tokens = len(chunk)
+                status = llama_cpp.llama_decode(self.model.ctx, self._batch)
+                if status != 0:
+                    self._clear(slot)
+                    raise EngineError(f"llama_decode failed with status {status}")
+                slot.cached += chunk
+            slot.last_used = self._step
+
+        self.call(job)
+
+    def _decode_and_sample(self, rows: list[_Rows]) -> None:
+        status = llama_cpp.llama_decode(self.model.ctx, self._batch)
+        if status == 0:
+            self._after_decode(rows)
+            return
+        self._undo(rows)
+        if len(rows) == 1:
+            self._fail(rows[0].seq, EngineError(f"llama_decode failed with status {status}"))
+            return
+        _log.warning("llama_decode failed with status %d for a batch of %d replies: one at a time",
+                     status, len(rows))  # fmt: skip
+        for row in rows:  # only the replies that fail alone get the error
+            one = self._add(row.seq, 0, len(row.fed))
+            self._batch.n_tokens = len(row.fed)
+            status = llama_cpp.llama_decode(self.model.ctx, self._batch)
+            if status == 0:
+                self._after_decode([one])
+            else:
+                self._undo([one])
+                self._fail(row.seq, EngineError(f"llama_decode failed with status {status}"))
+
+    def _undo(self, rows: list[_Rows]) -> None:
+        # a failed decode may leave some of its micro-batches in the cells: back to what was cached
+        for row in rows:
+            slot = row.seq.slot
+            if slot is not None:
+                llama_cpp.llama_memory_seq_rm(self.model.memory, slot.seq_id, len(slot.cached), -1)
+
+    def _after_decode(self, rows: list[_Rows]) -> None:
+        ctx, model = self.model.ctx, self.model
+        for row in rows:
+            seq, slot = row.seq, row.seq.slot
+            assert slot is not None
+            slot.cached += row.fed
+            slot.last_used = self._step
+            if row.logits_row < 0:
+                continue
+            try:
+                token = seq.sampler.sample(ctx, row.logits_row)
+                goes_on = seq.accept(token, model.is_eog(token), model.piece(token))
+            except Exception as exc:  # this reply's fault: end it alone
+                _log.exception("a reply failed")
+                self._fail(seq, exc if isinstance(exc, EngineError) else EngineError(str(exc)))
+                continue
+            if not goes_on:
+                self._finish(seq)
+
+    def _stats(self) -> KVStats:
+        memory = self.model.memory
+        consistent = all(
+            llama_cpp.llama_memory_seq_pos_max(memory, s.seq_id) + 1 == len(s.cached)
+            and (not s.cached or llama_cpp.llama_memory_seq_pos_min(memory, s.seq_id) == 0)
+            for s in self.slots
+        )
+        return KVStats(
+            n_ctx=self.model.n_ctx,
+            used=self._used(),
+            running=sum(len(s.cached) for s in self.slots if s.owner is not None),
+            slots=[len(s.cached) for s in self.slots],
+            consistent=consistent,
+            replies_running=len(self._running),
+            replies_waiting=len(self._waiting),
+        )
+
+
+_NOTHING: Any = object()
+_SHARE_AT_LEAST = 8  # tokens: below that, sharing cells saves less than a reused slot's cache is worth
