@@ -71,6 +71,8 @@ class KVStats:
     consistent: bool  # the engine's accounting equals llama.cpp's own positions, slot by slot
     replies_running: int
     replies_waiting: int
+    evaluated: int  # tokens decoded since the start (prompt and generated): what reuse saves
+    paused: int  # replies paused so far because the pool was full
 
 
 class _Rows:
@@ -100,6 +102,8 @@ class BatchScheduler:
         self._waiting: deque[ReplySequence] = deque()
         self._running: list[ReplySequence] = []
         self._step = 0
+        self._evaluated = 0
+        self._paused = 0
         self._batch = llama_cpp.llama_batch_init(model.n_batch, 0, 1)
         self._token_address = ctypes.addressof(self._batch.token.contents)
         self._pos_address = ctypes.addressof(self._batch.pos.contents)
@@ -304,6 +308,7 @@ class BatchScheduler:
         self._clear(slot)
         slot.owner, seq.slot = None, None
         self._waiting.appendleft(seq)
+        self._paused += 1
         _log.info("paused a reply of %d tokens: the KV pool is full", len(seq.tokens))
 
     def _pause_youngest(self) -> bool:
@@ -422,6 +427,7 @@ class BatchScheduler:
             assert slot is not None
             slot.cached += row.fed
             slot.last_used = self._step
+            self._evaluated += len(row.fed)
             if row.logits_row < 0:
                 continue
             try:
@@ -449,6 +455,8 @@ class BatchScheduler:
             consistent=consistent,
             replies_running=len(self._running),
             replies_waiting=len(self._waiting),
+            evaluated=self._evaluated,
+            paused=self._paused,
         )
 
 

@@ -1,0 +1,252 @@
+"""Continuous batching on the real built-in model: the scheduler, its slots and its KV pool.
+
+Batched decoding on a unified KV cache is not bit-identical to decoding a prompt alone on CPU
+(the attention reduces over a different number of cells), so greedy streams are checked against
+an independent evaluation instead: llama-cpp-python's high-level API evaluates each stream's
+prompt and generated tokens in one go, and every generated token must be the argmax there up to
+numerical noise (measured at most ~0.6 logits; a token following another stream's context is off
+by several logits).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import llama_cpp
+import numpy as np
+import pytest
+
+from streamchat.api.request import parse_messages_request
+from streamchat.api.stream import Finish, Part, TextDelta
+from streamchat.config import builtin_model_path
+from streamchat.engines.base import EngineError
+from streamchat.engines.batching import BatchScheduler, common_prefix
+from streamchat.engines.llama_model import LoadedModel
+from streamchat.engines.prompt import PromptText
+from streamchat.engines.sampling import Sampler, Sampling, build_chain
+from streamchat.engines.sequence import END, Prompt, ReplySequence
+
+NOISE = 1.5  # logits: see the module docstring
+QUESTIONS = ["Write a long story about a dragon and a knight.", "What is the capital of France?",
+             "Explain recursion in Python.", "List ten fruits.", "Write a poem about the sea.",
+             "How do airplanes fly?"]  # fmt: skip
+STORY = "Write a long story about a lighthouse keeper and a storm."
+
+
+@pytest.fixture(scope="module")
+def model() -> Iterator[LoadedModel]:
+    loaded = LoadedModel(builtin_model_path(), n_ctx=1024, n_seq_max=8, n_batch=512, n_threads=2,
+                         n_threads_batch=2, flash_attn=True)  # fmt: skip
+    yield loaded
+    loaded.close()
+
+
+@pytest.fixture(scope="module")
+def scheduler(model: LoadedModel) -> Iterator[BatchScheduler]:
+    running = BatchScheduler(model, parallel=4, prompt_budget=64)
+    yield running
+    assert running.stop(timeout=30)
+    running.free()
+
+
+@pytest.fixture(scope="module")
+def reference() -> Iterator[llama_cpp.Llama]:
+    """The same file through llama-cpp-python's high-level API, all logits kept."""
+    llm = llama_cpp.Llama(str(builtin_model_path()), n_ctx=2048, logits_all=True, flash_attn=True,
+                          n_threads=2, verbose=False)  # fmt: skip
+    yield llm
+    llm.close()
+
+
+class Reply:
+    """A sequence built as the engine builds one, and what came out of it."""
+
+    def __init__(self, model: LoadedModel, text: str, *, max_tokens: int = 40, window: int = 1024,
+                 tokens: list[int] | None = None) -> None:  # fmt: skip
+        prompt_text = f"<|im_start|>user\n{text}<|im_end|>\n<|im_start|>assistant\n"
+        self.prompt_tokens = tokens if tokens is not None else model.tokenize(prompt_text, add_bos=False)
+        request = parse_messages_request({"model": "m", "max_tokens": max_tokens,
+                                          "messages": [{"role": "user", "content": text}]})  # fmt: skip
+        chain = build_chain(model.vocab, Sampling(temperature=0), 0)
+        self.stop = threading.Event()
+        prompt = Prompt(PromptText(prompt_text, "", False), self.prompt_tokens, "none", ())
+        self.seq = ReplySequence(request, prompt, Sampler(chain), halted=self.stop.is_set,
+                                 call_sampler=lambda: pytest.fail("no tool call here"), window=window)  # fmt: skip
+        self.parts: list[Part] = []
+        self.error: BaseException | None = None
+        self.on_part: Any = None
+
+    def collect(self) -> None:
+        """Read the output queue to its end (in the calling thread)."""
+        while (item := self.seq.out.get()) is not END:
+            if isinstance(item, BaseException):
+                self.error = item
+                continue
+            self.parts.append(item)  # type: ignore[arg-type]
+            if self.on_part is not None:
+                self.on_part(self)
+
+    @property
+    def finish(self) -> Finish | None:
+        last = self.parts[-1] if self.parts else None
+        return last if isinstance(last, Finish) else None
+
+    @property
+    def generated(self) -> list[int]:
+        return self.seq.tokens[len(self.prompt_tokens) :]
+
+    @property
+    def text(self) -> str:
+        return "".join(p.text for p in self.parts if isinstance(p, TextDelta))
+
+
+def run_all(scheduler: BatchScheduler, replies: list[Reply]) -> None:
+    readers = [threading.Thread(target=r.collect) for r in replies]
+    for reader in readers:
+        reader.start()
+    for reply in replies:
+        scheduler.submit(reply.seq)
+    for reader in readers:
+        reader.join(timeout=120)
+        assert not reader.is_alive()
+
+
+def worst_gap(reference: llama_cpp.Llama, reply: Reply) -> float:
+    """How far below the argmax the reply's tokens are, on an independent single-stream evaluation."""
+    tokens = reply.seq.tokens
+    reference.reset()
+    reference.eval(tokens)
+    scores = np.asarray(reference.scores[: len(tokens)])
+    start = len(reply.prompt_tokens)
+    return max((float(scores[i - 1].max() - scores[i - 1][tokens[i]]) for i in range(start, len(tokens))),
+               default=0.0)  # fmt: skip
+
+
+def assert_idle_and_consistent(scheduler: BatchScheduler) -> None:
+    stats = scheduler.stats()
+    assert stats.replies_running == 0 and stats.replies_waiting == 0 and stats.running == 0
+    assert stats.consistent and stats.used == sum(stats.slots) <= stats.n_ctx
+
+
+def test_common_prefix() -> None:
+    assert common_prefix([1, 2, 3], [1, 2, 3, 4]) == 3
+    assert common_prefix([1, 2, 3, 9], [1, 2, 3, 4]) == 3
+    assert common_prefix([5], [1]) == 0 and common_prefix([], [1]) == 0
+    long = list(range(1000))
+    assert common_prefix(long, [*long[:617], -1, *long[618:]]) == 617
+
+
+def test_batched_greedy_streams_each_follow_their_own_prompt(
+    model: LoadedModel, scheduler: BatchScheduler, reference: llama_cpp.Llama
+) -> None:
+    replies = [Reply(model, q) for q in QUESTIONS]  # six for four places: two wait their turn
+    run_all(scheduler, replies)
+    for reply in replies:
+        assert reply.error is None and reply.finish is not None
+        assert reply.finish.stop_reason in ("end_turn", "max_tokens") and reply.text.strip()
+        assert reply.finish.output_tokens == len(reply.generated) + (reply.finish.stop_reason == "max_tokens")
+        assert worst_gap(reference, reply) < NOISE, reply.text
+    assert_idle_and_consistent(scheduler)
+
+
+def test_cancelling_one_stream_mid_batch_leaves_the_others_intact(
+    model: LoadedModel, scheduler: BatchScheduler, reference: llama_cpp.Llama
+) -> None:
+    victim = Reply(model, STORY, max_tokens=500)
+    replies = [victim, *(Reply(model, q, max_tokens=30) for q in QUESTIONS[1:4])]
+
+    def stop_after_five(reply: Reply) -> None:
+        if len(reply.parts) == 5:
+            reply.stop.set()
+
+    victim.on_part = stop_after_five
+    run_all(scheduler, replies)
+    assert victim.finish is None and 5 <= len(victim.parts) < 40  # stopped between steps, no Finish
+    for reply in replies[1:]:
+        assert reply.error is None and reply.finish is not None
+        assert worst_gap(reference, reply) < NOISE
+    assert_idle_and_consistent(scheduler)
+
+
+def test_a_decode_failure_ends_only_the_reply_that_caused_it(model: LoadedModel, scheduler: BatchScheduler) -> None:
+    bad_tokens = model.tokenize("<|im_start|>user\nHello<|im_end|>\n", add_bos=False)
+    bad = Reply(model, "Hello", tokens=[*bad_tokens, int(llama_cpp.llama_vocab_n_tokens(model.vocab)) + 7])
+    good = [Reply(model, q, max_tokens=20) for q in QUESTIONS[:3]]
+    run_all(scheduler, [*good, bad])
+    assert isinstance(bad.error, EngineError) and "llama_decode" in str(bad.error) and bad.finish is None
+    for reply in good:
+        assert reply.error is None and reply.finish is not None and reply.text.strip()
+    assert_idle_and_consistent(scheduler)
+
+
+def test_a_follow_up_turn_evaluates_only_its_new_tokens(model: LoadedModel, scheduler: BatchScheduler) -> None:
+    """Three conversations interleaved: each second turn finds its first turn's cells in a slot."""
+    firsts = [Reply(model, q, max_tokens=24) for q in QUESTIONS[1:4]]
+    run_all(scheduler, firsts)
+    before = scheduler.stats().evaluated
+    follow_ups = []
+    for first in firsts:
+        history = first.seq.tokens  # prompt and reply, as the next turn's prompt starts
+        turn = model.tokenize("<|im_end|>\n<|im_start|>user\nTell me more.<|im_end|>\n<|im_start|>assistant\n",
+                              add_bos=False)  # fmt: skip
+        follow_ups.append(Reply(model, "Tell me more.", max_tokens=8, tokens=[*history, *turn]))
+    follow_ups.reverse()  # not in the order the slots were filled
+    run_all(scheduler, follow_ups)
+    evaluated = scheduler.stats().evaluated - before
+    new_tokens = sum(len(r.prompt_tokens) - len(f.seq.tokens) for r, f in zip(follow_ups, reversed(firsts)))
+    generated = sum(len(r.generated) for r in follow_ups)
+    assert evaluated == new_tokens + generated  # not one token of any first turn again
+    assert_idle_and_consistent(scheduler)
+
+
+def test_a_long_prompt_is_read_in_chunks_while_others_decode(model: LoadedModel, scheduler: BatchScheduler) -> None:
+    decoding = Reply(model, STORY, max_tokens=200)
+    long_text = "Summarise this: " + "The quick brown fox jumps over the lazy dog. " * 60
+    long = Reply(model, long_text, max_tokens=4)
+    assert len(long.prompt_tokens) > 600
+    seen: dict[str, int] = {}
+
+    def note_progress(reply: Reply) -> None:
+        if len(reply.parts) == 1:
+            seen["decoded_when_long_answered"] = decoding.seq.produced
+
+    long.on_part = note_progress
+    reader = threading.Thread(target=decoding.collect)
+    reader.start()
+    scheduler.submit(decoding.seq)
+    while decoding.seq.produced < 3:  # it is decoding
+        threading.Event().wait(0.005)
+    seen["decoded_at_submit"] = decoding.seq.produced
+    long_reader = threading.Thread(target=long.collect)
+    long_reader.start()
+    scheduler.submit(long.seq)
+    long_reader.join(timeout=120)
+    reader.join(timeout=120)
+    chunks = -(-len(long.prompt_tokens) // scheduler.prompt_budget)
+    # one token for the decoding stream in every step that read a chunk of the long prompt
+    assert seen["decoded_when_long_answered"] - seen["decoded_at_submit"] >= chunks - 2
+    assert long.finish is not None and decoding.finish is not None
+    assert_idle_and_consistent(scheduler)
+
+
+def test_a_full_pool_pauses_the_youngest_and_every_reply_gets_its_whole_window(
+    model: LoadedModel, reference: llama_cpp.Llama
+) -> None:
+    small = LoadedModel(builtin_model_path(), n_ctx=512, n_seq_max=4, n_batch=512, n_threads=2,
+                        n_threads_batch=2, flash_attn=True)  # fmt: skip
+    pool = BatchScheduler(small, parallel=3, prompt_budget=64)
+    try:
+        replies = [Reply(small, STORY + f" Chapter {i}.", max_tokens=330, window=512) for i in range(3)]
+        run_all(pool, replies)
+        for reply in replies:  # three replies of ~360 tokens each in 512 cells: each one at its turn
+            assert reply.error is None and reply.finish is not None
+            assert reply.finish.stop_reason in ("max_tokens", "end_turn")
+            assert worst_gap(reference, reply) < NOISE
+        stats = pool.stats()
+        assert stats.paused >= 1 and stats.consistent and stats.running == 0
+    finally:
+        assert pool.stop(timeout=30)
+        pool.free()
+        small.close()
