@@ -32,6 +32,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from streamchat.config import builtin_model_path
+from streamchat.engines.llama import default_threads
 from streams import (
     BASELINE_REF,
     Server,
@@ -43,9 +45,6 @@ from streams import (
     start_llama_server,
     start_streamchat,
 )
-
-from streamchat.config import builtin_model_path
-from streamchat.engines.llama import default_threads
 
 SUBJECTS = ["a dragon and a knight", "a lighthouse keeper", "a robot learning to paint", "two rival chefs",
             "a lost city under the sea", "a clockmaker's apprentice", "a journey across the desert",
@@ -84,7 +83,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=200)
-    parser.add_argument("--parallel", type=int, default=None, help="streamchat's --parallel (default: its own)")
+    parser.add_argument(
+        "--parallel", type=int, default=None, help="streamchat's --parallel (default: its own)"
+    )
     parser.add_argument("--baseline-ref", default=BASELINE_REF)
     parser.add_argument("--no-llama-server", action="store_true", help="only streamchat vs today's engine")
     args = parser.parse_args()
@@ -92,7 +93,7 @@ def main() -> int:
     version = importlib.metadata.version("llama-cpp-python")
     binary = None if args.no_llama_server else llama_server_binary(version)
     if binary is None and not args.no_llama_server:
-        print(f"llama-server for llama-cpp-python {version} is not built. Build it (about 10 minutes on 2 cores,\n"
+        print(f"llama-server for llama-cpp-python {version} is not built. Build it (~10 minutes on 2 cores,\n"
               f"cached in ~/.cache/streamchat/llama-server-{version}/, nothing in the repository):\n"
               f"  sh benchmarks/build_llama_server.sh\n"
               f"or run with --no-llama-server.", file=sys.stderr)  # fmt: skip
@@ -102,7 +103,9 @@ def main() -> int:
     common = ["--n-ctx", "8192", "--threads", str(threads)]
     ours = [*common, *(["--parallel", str(args.parallel)] if args.parallel else [])]
     baseline_src, keep = export_baseline(args.baseline_ref)
-    print(f"{load()}; {threads} threads; model {model.name}; {args.tokens} greedy tokens per stream", flush=True)
+    print(
+        f"{load()}; {threads} threads; model {model.name}; {args.tokens} greedy tokens per stream", flush=True
+    )
     servers: list[Server] = []
     try:
         servers.append(start_streamchat("S streamchat (batched)", ours))
@@ -124,9 +127,12 @@ def main() -> int:
                     run += 1
                     m = measure(server, count, run, args.tokens)
                     results.setdefault((server.name, count), []).append(m)
-                    print(f"round {r + 1} {server.name:34} x{count}: {m.aggregate:6.1f} tok/s, worst TTFT "
-                          f"{m.worst_ttft * 1000:7.0f} ms, median {m.median_ttft * 1000:6.0f} ms, per stream "
-                          f"{m.stream_rate:5.1f} tok/s{f', {m.short} short' if m.short else ''}", flush=True)  # fmt: skip
+                    print(
+                        f"round {r + 1} {server.name:34} x{count}: {m.aggregate:6.1f} tok/s, worst TTFT "
+                        f"{m.worst_ttft * 1000:7.0f} ms, median {m.median_ttft * 1000:6.0f} ms, per stream "
+                        f"{m.stream_rate:5.1f} tok/s{f', {m.short} short' if m.short else ''}",
+                        flush=True,
+                    )
     finally:
         for server in servers:
             server.stop()
@@ -140,7 +146,7 @@ def main() -> int:
     print("| streams | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
     for count in LEVELS:
-        cells = [f"{med(n, count, 'aggregate'):.0f} tok/s, worst TTFT {med(n, count, 'worst_ttft') * 1000:.0f} ms"
+        cells = [f"{med(n, count, 'aggregate'):.0f} tok/s, worst TTFT {med(n, count, 'worst_ttft'):.2f} s"
                  for n in names]  # fmt: skip
         print(f"| {count} | " + " | ".join(cells) + " |")
     s_name, t_name = names[0], names[1]
@@ -154,8 +160,8 @@ def main() -> int:
         for count in (4, 8):
             ratio = med(s_name, count, "aggregate") / med(l8, count, "aggregate")
             ttft_s, ttft_l = med(s_name, count, "worst_ttft"), med(l8, count, "worst_ttft")
-            print(f"{count} streams: aggregate S / L8 {ratio:.3f}x (target >= 1.0); worst TTFT S {ttft_s * 1000:.0f} ms"
-                  f" vs L8 {ttft_l * 1000:.0f} ms (target S <= L8)")  # fmt: skip
+            print(f"{count} streams: aggregate S / L8 {ratio:.3f}x (target >= 1.0); "
+                  f"worst TTFT S {ttft_s * 1000:.0f} ms vs L8 {ttft_l * 1000:.0f} ms (target: S <= L8)")
             if ratio < 1.0:
                 missed.append(f"aggregate at {count}")
             if ttft_s > ttft_l:

@@ -72,7 +72,10 @@ def wait_ready(name: str, proc: subprocess.Popen[bytes], url: str, timeout: floa
 def start_streamchat(name: str, args: Sequence[str], src: Path = SRC) -> Server:
     """`python -m streamchat.cli serve ARGS` with `src` first on the path (this tree, or an export)."""
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")])),
+    }
     cmd = [sys.executable, "-m", "streamchat.cli", "serve", "--port", str(port), *args]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     return wait_ready(name, proc, f"http://127.0.0.1:{port}")
@@ -96,7 +99,9 @@ def export_baseline(ref: str = BASELINE_REF) -> tuple[Path, tempfile.TemporaryDi
     if shutil.which("git") is None:
         raise SystemExit("git is needed to export the baseline engine")
     tmp = tempfile.TemporaryDirectory(prefix="streamchat-baseline-")
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "src"], capture_output=True, check=False)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", ref, "src"], capture_output=True, check=False
+    )
     if archive.returncode != 0:
         raise SystemExit(f"git archive {ref} failed: {archive.stderr.decode(errors='replace')}")
     subprocess.run(["tar", "-x", "-C", tmp.name], input=archive.stdout, check=True)
@@ -130,9 +135,11 @@ def body(messages: list[dict[str, Any]], max_tokens: int, **sampling: Any) -> di
     return {"model": "local", "max_tokens": max_tokens, "stream": True, "messages": messages, **sampling}
 
 
-async def stream(http: httpx.AsyncClient, request: dict[str, Any], *, keep_text: bool = False) -> Stream:
-    """POST a streaming /v1/messages and time its text deltas."""
-    result = Stream(time.perf_counter())
+async def stream(http: httpx.AsyncClient, request: dict[str, Any], *, keep_text: bool = False,
+                 into: Stream | None = None) -> Stream:  # fmt: skip
+    """POST a streaming /v1/messages and time its text deltas (into `into`, to watch it as it goes)."""
+    result = into or Stream(0.0)
+    result.started = time.perf_counter()
     async with http.stream("POST", "/v1/messages", json=request) as response:
         if response.status_code != 200:
             raise RuntimeError(f"HTTP {response.status_code}: {(await response.aread())[:300]!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import threading
 from collections.abc import Generator, Iterator
@@ -14,6 +15,7 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from streamchat.api.request import MessagesRequest, parse_messages_request
 from streamchat.api.stream import BlockStop, Finish, InputJsonDelta, Part, TextDelta, ToolUseStart
 from streamchat.config import builtin_model_path
+from streamchat.engines import engine_from_args
 from streamchat.engines.base import EngineError
 from streamchat.engines.llama import LlamaEngine
 from streamchat.engines.output import utf8_decoder
@@ -256,3 +258,51 @@ def test_tool_choice_none_answers_in_text(engine: LlamaEngine) -> None:
     assert "# Tools" not in engine.prompt(req).text.text
     parts, finish = run(engine, req)
     assert finish.stop_reason in ("end_turn", "max_tokens") and all(isinstance(p, TextDelta) for p in parts)
+
+
+def test_the_builtin_model_answers_with_its_model_card_settings_by_default(engine: LlamaEngine) -> None:
+    assert engine.sampling_source == "the SmolLM2 model card"  # read from the file's own metadata
+    default = parse_messages_request({"model": "m", "max_tokens": 8, "messages": QUESTION})
+    settings = engine.sampling(default)
+    assert (settings.temperature, settings.top_p) == (0.2, 0.9) and settings.guarded
+    assert engine.sampling(request()).greedy  # the tests' requests set temperature 0
+
+
+def test_server_options_reach_the_engine() -> None:
+    args = argparse.Namespace(engine="llama", model_path=None, n_ctx=256, parallel=2, repeat_penalty=1.0,
+                              dry_multiplier=0.6, threads=None, seed=0)  # fmt: skip
+    loaded = engine_from_args(args)
+    try:
+        assert isinstance(loaded, LlamaEngine) and loaded.max_concurrency == 2
+        default = parse_messages_request({"model": "m", "max_tokens": 12, "messages": QUESTION})
+        settings = loaded.sampling(default)
+        assert (settings.repeat_penalty, settings.dry_multiplier) == (1.0, 0.6)
+        _, finish = run(loaded, default)
+        assert finish.output_tokens >= 1  # the DRY sampler runs
+    finally:
+        loaded.close()
+
+
+def test_tool_calls_and_text_replies_decoded_in_one_batch(engine: LlamaEngine) -> None:
+    ask = [{"role": "user", "content": "What is the weather like in Paris today?"}]
+    forced = {"type": "tool", "name": "get_weather"}
+    calls = [request(ask, max_tokens=60, tools=[WEATHER, CLOCK], tool_choice=forced) for _ in range(2)]
+    texts = [request(max_tokens=30), request([{"role": "user", "content": "Write a poem about the sea."}])]
+    results: dict[int, tuple[list[Part], Finish]] = {}
+    workers = [threading.Thread(target=lambda i=i, r=r: results.__setitem__(i, run(engine, r)))
+               for i, r in enumerate([*calls, *texts])]  # fmt: skip
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    for i in range(2):
+        parts, finish = results[i]
+        assert finish.stop_reason == "tool_use" and isinstance(parts[0], ToolUseStart)
+        arguments = "".join(p.partial_json for p in parts if isinstance(p, InputJsonDelta))
+        check_weather_input(json.loads(arguments))
+    for i in range(2, 4):
+        parts, finish = results[i]
+        assert finish.stop_reason in ("end_turn", "max_tokens") and text_of(parts).strip()
+        assert all(isinstance(p, TextDelta) for p in parts)
+    stats = engine.kv_stats()
+    assert stats.running == 0 and stats.consistent

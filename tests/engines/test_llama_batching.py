@@ -33,6 +33,7 @@ QUESTIONS = ["Write a long story about a dragon and a knight.", "What is the cap
              "Explain recursion in Python.", "List ten fruits.", "Write a poem about the sea.",
              "How do airplanes fly?"]  # fmt: skip
 STORY = "Write a long story about a lighthouse keeper and a storm."
+NEXT_TURN = "<|im_end|>\n<|im_start|>user\nTell me more.<|im_end|>\n<|im_start|>assistant\n"
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +73,14 @@ class Reply:
         chain = build_chain(model.vocab, Sampling(temperature=0), 0)
         self.stop = threading.Event()
         prompt = Prompt(PromptText(prompt_text, "", False), self.prompt_tokens, "none", ())
-        self.seq = ReplySequence(request, prompt, Sampler(chain), halted=self.stop.is_set,
-                                 call_sampler=lambda: pytest.fail("no tool call here"), window=window)  # fmt: skip
+        self.seq = ReplySequence(
+            request,
+            prompt,
+            Sampler(chain),
+            halted=self.stop.is_set,
+            call_sampler=lambda: pytest.fail("no tool call here"),
+            window=window,
+        )
         self.parts: list[Part] = []
         self.error: BaseException | None = None
         self.on_part: Any = None
@@ -170,7 +177,9 @@ def test_cancelling_one_stream_mid_batch_leaves_the_others_intact(
     assert_idle_and_consistent(scheduler)
 
 
-def test_a_decode_failure_ends_only_the_reply_that_caused_it(model: LoadedModel, scheduler: BatchScheduler) -> None:
+def test_a_decode_failure_ends_only_the_reply_that_caused_it(
+    model: LoadedModel, scheduler: BatchScheduler
+) -> None:
     bad_tokens = model.tokenize("<|im_start|>user\nHello<|im_end|>\n", add_bos=False)
     bad = Reply(model, "Hello", tokens=[*bad_tokens, int(llama_cpp.llama_vocab_n_tokens(model.vocab)) + 7])
     good = [Reply(model, q, max_tokens=20) for q in QUESTIONS[:3]]
@@ -181,7 +190,9 @@ def test_a_decode_failure_ends_only_the_reply_that_caused_it(model: LoadedModel,
     assert_idle_and_consistent(scheduler)
 
 
-def test_a_follow_up_turn_evaluates_only_its_new_tokens(model: LoadedModel, scheduler: BatchScheduler) -> None:
+def test_a_follow_up_turn_evaluates_only_its_new_tokens(
+    model: LoadedModel, scheduler: BatchScheduler
+) -> None:
     """Three conversations interleaved: each second turn finds its first turn's cells in a slot."""
     firsts = [Reply(model, q, max_tokens=24) for q in QUESTIONS[1:4]]
     run_all(scheduler, firsts)
@@ -189,19 +200,21 @@ def test_a_follow_up_turn_evaluates_only_its_new_tokens(model: LoadedModel, sche
     follow_ups = []
     for first in firsts:
         history = first.seq.tokens  # prompt and reply, as the next turn's prompt starts
-        turn = model.tokenize("<|im_end|>\n<|im_start|>user\nTell me more.<|im_end|>\n<|im_start|>assistant\n",
-                              add_bos=False)  # fmt: skip
+        turn = model.tokenize(NEXT_TURN, add_bos=False)
         follow_ups.append(Reply(model, "Tell me more.", max_tokens=8, tokens=[*history, *turn]))
     follow_ups.reverse()  # not in the order the slots were filled
     run_all(scheduler, follow_ups)
     evaluated = scheduler.stats().evaluated - before
-    new_tokens = sum(len(r.prompt_tokens) - len(f.seq.tokens) for r, f in zip(follow_ups, reversed(firsts)))
+    pairs = zip(follow_ups, reversed(firsts), strict=True)
+    new_tokens = sum(len(r.prompt_tokens) - len(f.seq.tokens) for r, f in pairs)
     generated = sum(len(r.generated) for r in follow_ups)
     assert evaluated == new_tokens + generated  # not one token of any first turn again
     assert_idle_and_consistent(scheduler)
 
 
-def test_a_long_prompt_is_read_in_chunks_while_others_decode(model: LoadedModel, scheduler: BatchScheduler) -> None:
+def test_a_long_prompt_is_read_in_chunks_while_others_decode(
+    model: LoadedModel, scheduler: BatchScheduler
+) -> None:
     decoding = Reply(model, STORY, max_tokens=200)
     long_text = "Summarise this: " + "The quick brown fox jumps over the lazy dog. " * 60
     long = Reply(model, long_text, max_tokens=4)

@@ -20,14 +20,16 @@ def load_engine(
     parallel: int | None = None,
     repeat_penalty: float | None = None,
     dry_multiplier: float | None = None,
+    prefill_chunk: int | None = None,
 ) -> Engine:
     """Build an engine from `llama` or `script:PATH` (`parallel` None: the llama engine's default)."""
     if spec == "llama":
-        from .llama import DEFAULT_PARALLEL, LlamaEngine
+        from .llama import DEFAULT_PARALLEL, PROMPT_BUDGET, LlamaEngine
 
+        budget = prefill_chunk or PROMPT_BUDGET
         return LlamaEngine(model_path, n_ctx=n_ctx, seed=seed, n_threads=n_threads,
-                           parallel=parallel or DEFAULT_PARALLEL, repeat_penalty=repeat_penalty,
-                           dry_multiplier=dry_multiplier)  # fmt: skip
+                           parallel=parallel or DEFAULT_PARALLEL, prompt_budget=budget,
+                           repeat_penalty=repeat_penalty, dry_multiplier=dry_multiplier)  # fmt: skip
     if spec.startswith("script:"):
         from .script import ScriptEngine
 
@@ -60,6 +62,8 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
                         help="llama.cpp threads (default: all cores; 1 is steadier when busy)")  # fmt: skip
     parser.add_argument("--parallel", type=_at_least_one, default=None, metavar="N",
                         help="replies decoded at once (default 4); more wait in line")  # fmt: skip
+    parser.add_argument("--prefill-chunk", type=_at_least_one, default=None, metavar="N",
+                        help="prompt tokens per step while other replies decode (default 64)")  # fmt: skip
     parser.add_argument("--repeat-penalty", type=float, default=None, metavar="F",
                         help="repetition penalty for requests without one (1 = off)")  # fmt: skip
     parser.add_argument("--dry-multiplier", type=float, default=None, metavar="F",
@@ -74,7 +78,8 @@ def engine_from_args(args: argparse.Namespace) -> Engine:
                        n_ctx=getattr(args, "n_ctx", 8192),
                        n_threads=getattr(args, "threads", None), parallel=getattr(args, "parallel", None),
                        repeat_penalty=getattr(args, "repeat_penalty", None),
-                       dry_multiplier=getattr(args, "dry_multiplier", None))  # fmt: skip
+                       dry_multiplier=getattr(args, "dry_multiplier", None),
+                       prefill_chunk=getattr(args, "prefill_chunk", None))  # fmt: skip
 
 
 __all__ = ["Engine", "EngineError", "add_engine_options", "engine_from_args", "load_engine"]

@@ -254,19 +254,21 @@ class BatchScheduler:
     def _pick_slot(self, tokens: list[int]) -> Slot | None:
         """A free slot for `tokens`, holding the longest prefix of them any slot has cached.
 
-        The free slot that shares the most wins (at a tie: the one whose other cached tokens are
-        fewest, then the least recently used). When another slot — running or not — shares
-        clearly more, its cells for that prefix are shared into a free slot (`llama_memory_seq_cp`
+        The free slot that shares the most wins (at a tie: one that loses nothing, i.e. empty or
+        holding exactly that prefix, then the least recently used: a newcomer takes an empty slot or
+        the coldest cache, not a conversation that is still going on). When another slot — running or
+        not — shares clearly more, its cells for that prefix are shared into a free slot
+        (`llama_memory_seq_cp`
         on a unified cache only marks the cells as the other sequence's too: no compute, no copy).
         """
-        best: tuple[tuple[int, int, int], Slot] | None = None
+        best: tuple[tuple[int, bool, int], Slot] | None = None
         richest: tuple[int, Slot] | None = None
         for slot in self.slots:
             shared = common_prefix(slot.cached, tokens) if slot.cached else 0
             if richest is None or shared > richest[0]:
                 richest = (shared, slot)
             if slot.owner is None:
-                key = (shared, shared - len(slot.cached), -slot.last_used)
+                key = (shared, len(slot.cached) == shared, -slot.last_used)
                 if best is None or key > best[0]:
                     best = (key, slot)
         if best is None or richest is None:
@@ -274,7 +276,9 @@ class BatchScheduler:
         slot, shared = best[1], best[0][0]
         source_shared, source = richest
         if source_shared - shared >= _SHARE_AT_LEAST:
-            slot = min((s for s in self.slots if s.owner is None), key=lambda s: (len(s.cached), s.last_used))
+            slot = min(
+                (s for s in self.slots if s.owner is None), key=lambda s: (bool(s.cached), s.last_used)
+            )
             self._clear(slot)
             llama_cpp.llama_memory_seq_cp(self.model.memory, source.seq_id, slot.seq_id, 0, source_shared)
             slot.cached = source.cached[:source_shared]
