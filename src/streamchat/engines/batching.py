@@ -101,6 +101,7 @@ class BatchScheduler:
         self._inbox: queue.SimpleQueue[ReplySequence | Callable[[], None] | None] = queue.SimpleQueue()
         self._waiting: deque[ReplySequence] = deque()
         self._running: list[ReplySequence] = []
+        self._stopped = False
         self._step = 0
         self._evaluated = 0
         self._paused = 0
@@ -114,6 +115,8 @@ class BatchScheduler:
 
     def submit(self, seq: ReplySequence) -> None:
         """Queue a reply; its parts arrive on `seq.out`."""
+        if self._stopped:
+            raise EngineError("the engine is closed")
         self._inbox.put(seq)
 
     def call(self, job: Callable[[], _T], timeout: float | None = None) -> _T:
@@ -135,6 +138,7 @@ class BatchScheduler:
 
     def stop(self, timeout: float | None = None) -> bool:
         """End the thread after the replies it holds stop; True once it has ended."""
+        self._stopped = True
         self._inbox.put(None)
         if timeout is not None:
             self._thread.join(timeout)

@@ -22,6 +22,7 @@ import random
 import re
 import threading
 import weakref
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
@@ -121,7 +122,7 @@ class LlamaEngine:
                                          first_part_pause=0.002 if busy else 0.0)  # fmt: skip
         weakref.finalize(self, self._scheduler.stop)  # an engine dropped without close() ends its thread
         self._closed = False
-        self._memo: tuple[MessagesRequest, Prompt] | None = None
+        self._memo: deque[tuple[MessagesRequest, Prompt]] = deque(maxlen=32)
         self._grammars: dict[str, str] = {}
         self._warm_up()
 
@@ -145,19 +146,19 @@ class LlamaEngine:
         return self._model.tokenize(text, add_bos=self._model.add_bos and not (bos and text.startswith(bos)))
 
     def prompt(self, request: MessagesRequest) -> Prompt:
-        """The request's prompt (the last one is remembered: the server counts, then generates)."""
+        """The request's prompt (recent ones are remembered: the server counts, then generates)."""
         if self._closed:
             raise EngineError("the engine is closed")
-        memo = self._memo
-        if memo is not None and memo[0] is request:
-            return memo[1]
+        for seen, prompt in reversed(list(self._memo)):  # several requests may be between count and generate
+            if seen is request:
+                return prompt
         mode, tools = tool_plan(request)
         try:
             text = render_prompt(self.template, request, with_tools=mode != "none")
         except (jinja2.TemplateError, ValueError) as exc:
             raise InvalidRequestError(f"the model's chat template refused this conversation: {exc}") from None
         prompt = Prompt(text, self.tokenize(text.text), mode, tools)
-        self._memo = (request, prompt)
+        self._memo.append((request, prompt))
         return prompt
 
     def count_tokens(self, request: MessagesRequest) -> int:

@@ -41,7 +41,7 @@ class Sampling:
     dry_multiplier: float = 0.0  # DRY: penalises extending a sequence that already occurred
     dry_base: float = 1.75
     dry_allowed_length: int = 2
-    dry_last_n: int = -1  # -1: the whole context
+    dry_last_n: int = 1024  # generated tokens it looks back over (llama.cpp: 0 turns DRY off)
 
     @property
     def greedy(self) -> bool:

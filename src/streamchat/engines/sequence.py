@@ -142,8 +142,9 @@ class ReplySequence:
         if self.produced >= self._limit:
             self.end("max_tokens")
             return False
+        constrained = self._call_sampler()  # may raise: the old sampler is then still the one to free
         self.sampler.free()
-        self.sampler = self._call_sampler()
+        self.sampler = constrained
         self._calling, self._call = True, ToolCallReader(new_id("toolu_"))
         self._decode = utf8_decoder().decode
         self.tokens = list(self.prompt.tokens)  # the scheduler trims the slot back to a prefix of it
