@@ -15,15 +15,16 @@ class EngineError(Exception):
 
 
 class Engine(Protocol):
-    """Generates one reply at a time as a stream of parts.
+    """Generates replies as streams of parts, up to `max_concurrency` at once.
 
     `generate` yields text/thinking/tool parts and ends with exactly one `Finish`, unless `cancel`
-    is set, after which it stops between tokens. It runs in a worker thread.
+    is set, after which it stops between tokens. It runs in a worker thread, one per reply; the
+    server admits at most `max_concurrency` of them at a time (the rest wait in its fair queue).
     """
 
     model_id: str
     display_name: str
-    max_concurrency: int | None  # generations at once; None = no limit
+    max_concurrency: int | None  # generations at once (llama: --parallel); None = no limit
     accepts_media: bool
 
     def count_tokens(self, request: MessagesRequest) -> int:
