@@ -36,7 +36,7 @@ from .events import (
 )
 from .window import TokenCache, WindowPlan, is_user_text, plan_window, to_api
 
-Role = Literal["user", "assistant"]
+Role = Literal["user", "assistant", "system"]
 Confirm = Callable[[str, dict[str, Any]], bool]  # (tool name, input) -> run it?
 
 MAX_TOOL_ROUNDS = 10  # requests in one reply before the tool loop is cut off

@@ -1,62 +1,74 @@
 """The conversation store: one SQLite file shared by the terminal and the web chat.
 
-WAL mode, so a second process reads while this one writes; every write is a transaction, so a crash
-(even `kill -9`) leaves the file consistent. Schema versions live in `PRAGMA user_version`.
+WAL mode, so a second process reads while this one writes; every write is a short transaction, so a
+crash (even `kill -9`) leaves the file consistent. The schema version lives in `PRAGMA user_version`
+and moves up one step at a time through `MIGRATIONS`, each step in one transaction: a step that fails
+halfway leaves the file at the version before it, and a file from a newer streamchat is refused.
+
+Full-text search (FTS5) covers conversation titles and message text (text, thinking, tool input and
+tool results). SQL triggers keep the index in step with every write, whoever makes it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..config import data_dir
 from .conversation import ChatMessage
 from .events import Status
+from .schema import MIGRATIONS, SCHEMA_VERSION, SchemaError, sql_statements
 
-SCHEMA_VERSION = 1
+__all__ = ["SCHEMA_VERSION", "ConversationInfo", "SavedConversation", "SchemaError", "SearchHit", "Store",
+           "default_store", "fts_query"]  # fmt: skip
 
-_SCHEMA_V1 = """
-CREATE TABLE conversations (
-    id TEXT PRIMARY KEY,
-    title TEXT NOT NULL DEFAULT '',
-    system TEXT NOT NULL DEFAULT '',
-    model TEXT NOT NULL DEFAULT '',
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE messages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
-    position INTEGER NOT NULL,
-    role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
-    content TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('complete', 'interrupted', 'error')),
-    usage TEXT,
-    pinned INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    UNIQUE (conversation_id, position)
-);
-CREATE INDEX conversations_by_update ON conversations(updated_at);
-"""
+# Snippet markers around matched words: control characters never kept in indexed text, so a view can
+# escape the snippet and then turn them into highlighting (see `SearchHit.parts`).
+MATCH_START, MATCH_END = "\x02", "\x03"
+
+_WORD = re.compile(r"[^\W_]")  # a letter or digit: what the tokenizer keeps
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 query from any user text: each word a quoted term, the last one a prefix ("" if no word).
+
+    Quotes, `*`, `-`, `NEAR`, `AND`, parentheses are only characters here, never query syntax.
+    """
+    terms = [chunk for chunk in text.split() if _WORD.search(chunk)]
+    quoted = ['"' + term.replace('"', '""') + '"' for term in terms]
+    if quoted:
+        quoted[-1] += "*"
+    return " ".join(quoted)
+
 
 def now() -> str:
     """A UTC timestamp as stored (ISO 8601, milliseconds; sorts as text)."""
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
-def _assignments(fields: dict[str, Any]) -> tuple[str, list[Any]]:
+def _assignments(fields: dict[str, Any], expressions: dict[str, str] | None = None) -> tuple[str, list[Any]]:
     """`a = ?, b = ?, updated_at = ?` for the fields that are not None, and their values (the caller
-    adds the time); column names come from our code, never from input."""
+    adds the time); column names and `expressions` (column -> SQL using one `?`) come from our code."""
     given = {name: value for name, value in fields.items() if value is not None}
-    return ", ".join([*(f"{name} = ?" for name in given), "updated_at = ?"]), list(given.values())
+    sql = (expressions or {}).get
+    sets = [*(f"{name} = {sql(name, '?')}" for name in given), "updated_at = ?"]
+    return ", ".join(sets), list(given.values())
+
+
+def _settings(raw: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(raw or "{}")
+    except ValueError:  # a hand-edited file: the defaults rather than a failure
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,7 @@ class ConversationInfo:
     created_at: str
     updated_at: str
     messages: int = 0
+    settings: dict[str, Any] = field(default_factory=dict)  # thinking, persona, ... (see Conversation)
 
 
 @dataclass(frozen=True)
@@ -78,6 +91,28 @@ class SavedConversation:
 
     info: ConversationInfo
     messages: list[ChatMessage]
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A conversation that matches a search: its best-matching message (or its title) as a snippet.
+
+    Matched words are wrapped in `MATCH_START` / `MATCH_END`; `parts()` splits them out.
+    """
+
+    conversation_id: str
+    title: str
+    snippet: str
+    updated_at: str
+    message_id: int | None = None  # the message the snippet comes from (None: the title matched)
+
+    def parts(self) -> list[tuple[str, bool]]:
+        """The snippet as (text, matched) pieces, in order."""
+        pieces: list[tuple[str, bool]] = []
+        for i, chunk in enumerate(self.snippet.split(MATCH_START)):
+            inside, _, after = chunk.partition(MATCH_END) if i else ("", "", chunk)
+            pieces.extend(p for p in ((inside, True), (after, False)) if p[0])
+        return pieces
 
 
 class Store:
@@ -91,17 +126,32 @@ class Store:
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._depth = 0
-        self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL survives a killed process
-        self._db.execute("PRAGMA foreign_keys = ON")
-        self._migrate()
+        try:
+            self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL survives a killed process
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except BaseException:
+            self._db.close()
+            raise
 
     # -- plumbing ------------------------------------------------------------------------------------
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (nested calls join the outer one); rolled back on any error."""
+        with self._begin("BEGIN IMMEDIATE") as db:
+            yield db
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: several SELECTs see the same state of the file."""
+        with self._begin("BEGIN DEFERRED") as db:
+            yield db
+
+    @contextmanager
+    def _begin(self, begin: str) -> Iterator[sqlite3.Connection]:
         with self._lock:
             if self._depth:
                 self._depth += 1
@@ -110,7 +160,7 @@ class Store:
                 finally:
                     self._depth -= 1
                 return
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(begin)
             self._depth = 1
             try:
                 yield self._db
@@ -123,15 +173,30 @@ class Store:
                 self._depth = 0
 
     def _migrate(self) -> None:
-        with self.transaction() as db:
-            version = int(db.execute("PRAGMA user_version").fetchone()[0])
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(f"{self.path} was written by a newer streamchat (schema {version})")
-            if version < 1:
-                for statement in _SCHEMA_V1.split(";"):
-                    if statement.strip():
+        """Bring the file up to SCHEMA_VERSION, one step per transaction; opening a current file writes
+        nothing. Another process may be migrating too: the version is read again under the write lock."""
+        while (version := self.schema_version) != SCHEMA_VERSION:
+            self._check_version(version)
+            with self.transaction() as db:
+                version = self.schema_version
+                if version == SCHEMA_VERSION:
+                    return
+                self._check_version(version)
+                try:
+                    for statement in sql_statements(MIGRATIONS[version]):
                         db.execute(statement)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                except sqlite3.Error as exc:
+                    step = f"from schema {version} to {version + 1}"
+                    raise SchemaError(f"{self.path}: migrating the store {step} failed, nothing was changed: "
+                                      f"{exc}") from exc  # fmt: skip
+                db.execute(f"PRAGMA user_version = {version + 1}")
+
+    def _check_version(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            known = f"store schema {version}; this one reads up to {SCHEMA_VERSION}"
+            raise SchemaError(f"{self.path} was written by a newer streamchat ({known}): upgrade streamchat")
+        if version < 0 or version >= len(MIGRATIONS):
+            raise SchemaError(f"{self.path}: unknown store schema {version}")
 
     @property
     def journal_mode(self) -> str:
@@ -159,20 +224,28 @@ class Store:
     # -- conversations -------------------------------------------------------------------------------
 
     def create_conversation(self, conversation_id: str, *, title: str = "", system: str = "",
-                            model: str = "") -> None:  # fmt: skip
+                            model: str = "", settings: dict[str, Any] | None = None) -> None:  # fmt: skip
         """Add a conversation row (no-op if it exists)."""
         stamp = now()
         with self.transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO conversations (id, title, system, model, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (conversation_id, title, system, model, stamp, stamp),
-            )
+                "INSERT OR IGNORE INTO conversations (id, title, system, model, settings, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (conversation_id, title, system, model, json.dumps(settings or {}, ensure_ascii=False),
+                 stamp, stamp),
+            )  # fmt: skip
 
     def update_conversation(self, conversation_id: str, *, title: str | None = None,
-                            system: str | None = None, model: str | None = None) -> None:  # fmt: skip
-        """Change a conversation's title, persona or model (None: unchanged); bumps updated_at."""
-        sets, values = _assignments({"title": title, "system": system, "model": model})
+                            system: str | None = None, model: str | None = None,
+                            settings: dict[str, Any] | None = None) -> None:  # fmt: skip
+        """Change a conversation's title, persona, model or settings (None: unchanged); bumps updated_at.
+
+        `settings` is merged into the saved ones (JSON merge patch: a key set to None is removed), so
+        the terminal and the web changing different settings of one conversation keep both.
+        """
+        patch = json.dumps(settings, ensure_ascii=False) if settings is not None else None
+        fields = {"title": title, "system": system, "model": model, "settings": patch}
+        sets, values = _assignments(fields, {"settings": "json_patch(settings, ?)"})
         with self.transaction() as db:
             db.execute(f"UPDATE conversations SET {sets} WHERE id = ?", (*values, now(), conversation_id))
 
@@ -180,18 +253,20 @@ class Store:
         return ConversationInfo(
             id=row["id"], title=row["title"], system=row["system"], model=row["model"],
             created_at=row["created_at"], updated_at=row["updated_at"], messages=int(row["n"]),
+            settings=_settings(row["settings"]),
         )  # fmt: skip
 
     _SELECT_INFO = (
         "SELECT c.*, (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id) AS n"
         " FROM conversations c"
     )
+    _NEWEST_FIRST = "ORDER BY c.updated_at DESC, c.rowid DESC"
 
-    def list_conversations(self, limit: int = 20) -> list[ConversationInfo]:
-        """The most recently updated conversations first."""
+    def list_conversations(self, limit: int = 20, offset: int = 0) -> list[ConversationInfo]:
+        """The most recently updated conversations first; `offset` skips that many (paging)."""
         with self._lock:
             rows = self._db.execute(
-                f"{self._SELECT_INFO} ORDER BY c.updated_at DESC, c.rowid DESC LIMIT ?", (limit,)
+                f"{self._SELECT_INFO} {self._NEWEST_FIRST} LIMIT ? OFFSET ?", (limit, max(0, offset))
             ).fetchall()
         return [self._info(r) for r in rows]
 
@@ -208,11 +283,11 @@ class Store:
 
     def load(self, conversation_id: str) -> SavedConversation:
         """A conversation with its messages in order; KeyError if there is none with that id."""
-        with self._lock:
+        with self._reading() as db:
             info = self.get_conversation(conversation_id)
             if info is None:
                 raise KeyError(conversation_id)
-            rows = self._db.execute(
+            rows = db.execute(
                 "SELECT * FROM messages WHERE conversation_id = ? ORDER BY position", (conversation_id,)
             ).fetchall()
         messages = [
@@ -233,6 +308,41 @@ class Store:
         with self.transaction() as db:
             db.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
             return db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,)).rowcount > 0
+
+    # -- search --------------------------------------------------------------------------------------
+
+    def search(self, query: str, limit: int = 20) -> list[SearchHit]:
+        """Conversations whose title or messages match `query` (any text: see `fts_query`), newest
+        first, each with a snippet of its best-matching message (or of its title)."""
+        match = fts_query(query)
+        if not match:
+            return []
+        marks = (MATCH_START, MATCH_END)
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT c.id, c.title, c.updated_at FROM conversations c"
+                " WHERE c.id IN (SELECT conversation_id FROM message_search WHERE message_search MATCH ?)"
+                " OR c.id IN (SELECT conversation_id FROM title_search WHERE title_search MATCH ?)"
+                f" {self._NEWEST_FIRST} LIMIT ?",
+                (match, match, limit),
+            ).fetchall()
+            hits = []
+            for row in rows:
+                best = db.execute(
+                    "SELECT rowid, snippet(message_search, 0, ?, ?, '…', 16) FROM message_search"
+                    " WHERE message_search MATCH ? AND conversation_id = ? ORDER BY rank LIMIT 1",
+                    (*marks, match, row["id"]),
+                ).fetchone()
+                if best is None:
+                    best = db.execute(
+                        "SELECT NULL, highlight(title_search, 0, ?, ?) FROM title_search"
+                        " WHERE title_search MATCH ? AND conversation_id = ? LIMIT 1",
+                        (*marks, match, row["id"]),
+                    ).fetchone()
+                message_id, snippet = best if best is not None else (None, row["title"])
+                hits.append(SearchHit(row["id"], row["title"], " ".join(str(snippet).split()),
+                                      row["updated_at"], message_id))  # fmt: skip
+        return hits
 
     # -- messages ------------------------------------------------------------------------------------
 
@@ -274,6 +384,12 @@ class Store:
                 "(SELECT conversation_id FROM messages WHERE id = ?)",
                 (stamp, message_id),
             )
+
+    def message_status(self, message_id: int) -> Status | None:
+        """A message's status as saved ("complete", "interrupted", "error"), or None if it is gone."""
+        with self._lock:
+            row = self._db.execute("SELECT status FROM messages WHERE id = ?", (message_id,)).fetchone()
+        return row[0] if row else None
 
     def truncate(self, conversation_id: str, position: int) -> None:
         """Delete the messages at `position` and after (undo, retry)."""
