@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 from streamchat.api.request import MessagesRequest
 from streamchat.chat.conversation import Conversation, ConversationOptions
-from streamchat.chat.events import ReplyEvent
+from streamchat.chat.events import Delta, ReplyEvent
 from streamchat.chat.store import Store
 from streamchat.engines.script import ScriptEngine, parse_script
 from streamchat.server import ServerSettings, ServerThread, create_app
@@ -96,3 +97,28 @@ def store(tmp_path: Any) -> Iterator[Store]:
 
 def collect(events: Any) -> list[ReplyEvent]:
     return list(events)
+
+
+def wait_until(condition: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def interrupt_after(reply: Any, deltas: int, kind: str = "text") -> list[ReplyEvent]:
+    """Iterate until `deltas` deltas of `kind`, raise KeyboardInterrupt there, then interrupt and drain."""
+    seen: list[ReplyEvent] = []
+    try:
+        for event in reply:
+            seen.append(event)
+            if sum(isinstance(e, Delta) and e.kind == kind for e in seen) >= deltas:
+                raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        reply.interrupt()
+        seen.extend(reply)  # drain: the TurnEnd comes next
+    return seen
+
+
+def text_of(message: Any) -> str:
+    return "".join(b.get("text", "") for b in message.content if b.get("type") == "text")

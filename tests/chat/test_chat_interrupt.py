@@ -8,36 +8,11 @@ import threading
 import time
 from typing import Any
 
-from chat_harness import script
+from chat_harness import interrupt_after, script, text_of, wait_until
 
 from streamchat.chat.events import Delta, ReplyEvent, ToolCall, TurnEnd
 
 LONG = "one two six ten " * 40  # chunks of 4 end in spaces: partial text ends in whitespace
-
-
-def wait_until(condition: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-
-
-def interrupt_after(reply: Any, deltas: int, kind: str = "text") -> list[ReplyEvent]:
-    """Iterate until `deltas` deltas of `kind`, raise KeyboardInterrupt there, then interrupt and drain."""
-    seen: list[ReplyEvent] = []
-    try:
-        for event in reply:
-            seen.append(event)
-            if sum(isinstance(e, Delta) and e.kind == kind for e in seen) >= deltas:
-                raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        reply.interrupt()
-        seen.extend(reply)  # drain: the TurnEnd comes next
-    return seen
-
-
-def text_of(message: Any) -> str:
-    return "".join(b.get("text", "") for b in message.content if b.get("type") == "text")
 
 
 def test_ctrl_c_keeps_partial_and_next_request_is_valid(harness: Any, store: Any) -> None:

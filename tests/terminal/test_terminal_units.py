@@ -26,7 +26,7 @@ from streamchat.terminal.endpoint import SetupError, resolve_settings
 from streamchat.terminal.output import Output, RawStream
 from streamchat.terminal.repl import preview
 from streamchat.terminal.status import compact, status_line, turn_line
-from streamchat.terminal.view import ReplyView, consume, error_text
+from streamchat.terminal.view import ReplyView, consume, error_text, redrawn_part
 
 
 def args(**kw: object) -> argparse.Namespace:
@@ -53,7 +53,9 @@ def test_flags_override_the_config_file_which_overrides_defaults(tmp_path: Path)
         50,
         "Answer in verse.",
     )
-    assert resolve_settings(args(persona="poet", system="explicit"), settings).system == "explicit"
+    assert merged.persona == "poet"
+    explicit = resolve_settings(args(persona="poet", system="explicit"), settings)
+    assert (explicit.system, explicit.persona) == ("explicit", None)
     with pytest.raises(SetupError, match="unknown persona"):
         resolve_settings(args(persona="nobody"), settings)
 
@@ -171,3 +173,19 @@ def test_a_reply_that_dies_without_turn_end_still_ends() -> None:
 
     view, _ = plain_view()
     assert consume(Dying(), view).status == "error"
+
+
+def test_a_continued_reply_draws_its_last_block_again() -> None:
+    cut = "# Title\n\nFirst paragraph.\n\nSecond para"
+    assert redrawn_part(cut, markdown=True) == "Second para"
+    assert redrawn_part("Intro.\n\n```py\nx = 1\ny", markdown=True) == "```py\nx = 1\ny"  # the open fence too
+    assert redrawn_part("- one\n- two\n- th", markdown=True) == "- one\n- two\n- th"  # the whole list
+    assert redrawn_part("A finished paragraph.", markdown=True) == "A finished paragraph."
+    assert redrawn_part("line one\nline tw", markdown=False) == "line tw"
+    out = Output(io.StringIO(), color=False)
+    view = ReplyView(out, markdown=False)
+    for event in (BlockStart("text", prefix="line one\nline tw"), Delta("text", "o, done.")):
+        view.handle(event)
+    view.close_stream()
+    assert out.stream.getvalue() == "line two, done.\n"  # type: ignore[attr-defined]
+    assert view.text == "line one\nline two, done."

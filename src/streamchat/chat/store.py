@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from ..config import data_dir
-from .conversation import ChatMessage
 from .events import Status
+from .messages import ChatMessage
 from .schema import MIGRATIONS, SCHEMA_VERSION, SchemaError, sql_statements
 
 __all__ = ["SCHEMA_VERSION", "ConversationInfo", "SavedConversation", "SchemaError", "SearchHit", "Store",

@@ -32,6 +32,7 @@ HELP = [
     ("/load ID", "open a saved conversation"),
     ("/undo", "drop the last exchange"),
     ("/retry", "regenerate the last reply"),
+    ("/continue", "go on with an interrupted or failed reply, in the same message"),
     ("/context", "what the context window holds and what was dropped"),
     ("/pin [N]", "keep message N in the window (default: your last message); /unpin [N]"),
     ("/tokens", "token usage: last turn and session"),
@@ -81,7 +82,8 @@ class ChatREPL:
         self.commands: dict[str, Callable[[str], bool]] = {
             "clear": self.cmd_clear, "new": self.cmd_clear, "system": self.cmd_system,
             "model": self.cmd_model, "history": self.cmd_history, "load": self.cmd_load,
-            "undo": self.cmd_undo, "retry": self.cmd_retry, "context": self.cmd_context,
+            "undo": self.cmd_undo, "retry": self.cmd_retry, "continue": self.cmd_continue,
+            "context": self.cmd_context,
             "pin": self.cmd_pin, "unpin": self.cmd_unpin, "tokens": self.cmd_tokens,
             "cost": self.cmd_cost, "thinking": self.cmd_thinking, "help": self.cmd_help,
             "quit": self.cmd_quit, "exit": self.cmd_quit,
@@ -221,10 +223,12 @@ class ChatREPL:
         self.last_end = end
         if view.usage.context_tokens:
             self.context_tokens = view.usage.context_tokens
+        more = ", /continue goes on" if self.conv.can_continue() else ""
         if end.status == "interrupted":
-            self.out.line("⏹ interrupted — partial reply kept (/retry regenerates it)", YELLOW)
+            self.out.line(f"⏹ interrupted — partial reply kept (/retry regenerates it{more})", YELLOW)
         elif end.status == "error":
-            self.out.line(f"✗ {error_text(end, self.endpoint.client.max_retries)} — /retry to try again", RED)
+            failure = error_text(end, self.endpoint.client.max_retries)
+            self.out.line(f"✗ {failure} — /retry to try again{more}", RED)
         line = f"{turn_line(end)} │ {self.status_text()}"
         if len(line) < self.out.size()[0]:
             self.out.line(line, DIM)
@@ -365,6 +369,14 @@ class ChatREPL:
         self.stream(self.conv.retry)
         return True
 
+    def cmd_continue(self, arg: str) -> bool:
+        reply = self.conv.continue_reply()
+        if reply.result is not None:  # refused: nothing was sent
+            self.out.line(f"{reply.result.error} — /retry regenerates a reply", YELLOW)
+            return True
+        self.stream(lambda: reply)
+        return True
+
     def cmd_context(self, arg: str) -> bool:
         report = self.conv.window()
         included = set(report.included)
@@ -439,7 +451,7 @@ class ChatREPL:
         on = not self.conv.options.thinking
         if arg in ("on", "off"):
             on = arg == "on"
-        self.conv.options.thinking = on
+        self.conv.set_thinking(on)
         self.out.line(f"thinking {'on: requested and shown' if on else 'off'}", DIM)
         return True
 
