@@ -17,6 +17,7 @@ from streamchat.chat.events import Delta, ReplyEvent
 from streamchat.chat.store import Store
 from streamchat.engines.script import ScriptEngine, parse_script
 from streamchat.server import ServerSettings, ServerThread, create_app
+from streamchat.server.app import MessagesAPI
 
 
 class RecordingEngine(ScriptEngine):
@@ -44,8 +45,11 @@ def script(*replies: Any) -> str:
     return json.dumps({"replies": list(replies)})
 
 
-def make_engine(source: str, *, chunk: int = 4, rate: float = 0.0) -> RecordingEngine:
-    return RecordingEngine(parse_script(source), chunk=chunk, rate=rate)
+def make_engine(source: str, *, chunk: int = 4, rate: float = 0.0,
+                max_concurrency: int | None = None) -> RecordingEngine:  # fmt: skip
+    engine = RecordingEngine(parse_script(source), chunk=chunk, rate=rate)
+    engine.max_concurrency = max_concurrency  # 1: one generation at a time, the others queue
+    return engine
 
 
 class Harness:
@@ -53,15 +57,23 @@ class Harness:
 
     def __init__(self, engine: RecordingEngine, settings: ServerSettings | None = None) -> None:
         self.engine = engine
-        self.server = ServerThread(create_app(engine, settings))
+        app = create_app(engine, settings)
+        self.api: MessagesAPI = app.app.state.api  # the server's own counters (generations, admission)
+        self.server = ServerThread(app)
         self.base_url = self.server.start()
         self.client = anthropic.Anthropic(base_url=self.base_url, api_key="test", max_retries=0)
 
     def conversation(self, store: Store | None = None, **options: Any) -> Conversation:
         tools = options.pop("tools", None)
         confirm = options.pop("confirm", None)
+        client = options.pop("client", self.client)
         opts = ConversationOptions(model=options.pop("model", "streamchat-script"), **options)
-        return Conversation(self.client, opts, store, tools=tools, confirm=confirm)
+        return Conversation(client, opts, store, tools=tools, confirm=confirm)
+
+    def idle(self) -> bool:
+        """No generation running or waiting, every slot free."""
+        admission = self.api.admission
+        return self.api.generations_running == 0 and admission.active == 0 and admission.waiting == 0
 
     def sent(self, index: int = -1) -> list[dict[str, Any]]:
         """The messages of a generation request as the server received them."""
@@ -76,10 +88,9 @@ class Harness:
 def harness() -> Iterator[Callable[..., Harness]]:
     started: list[Harness] = []
 
-    def start(
-        source: str, *, chunk: int = 4, rate: float = 0.0, settings: ServerSettings | None = None
-    ) -> Harness:
-        h = Harness(make_engine(source, chunk=chunk, rate=rate), settings)
+    def start(source: str, *, chunk: int = 4, rate: float = 0.0, settings: ServerSettings | None = None,
+              max_concurrency: int | None = None) -> Harness:  # fmt: skip
+        h = Harness(make_engine(source, chunk=chunk, rate=rate, max_concurrency=max_concurrency), settings)
         started.append(h)
         return h
 

@@ -154,3 +154,61 @@ def test_interrupt_before_iterating_and_wait(harness: Any) -> None:
     assert reply.wait() is reply.result and reply.done and reply.text == "Hello there."
     reply.interrupt()  # after the end: nothing happens
     assert list(reply) == [] and conv.messages[-1].status == "complete"
+
+
+def test_interrupt_while_queued_behind_another_generation_leaves_the_queue(harness: Any, store: Any) -> None:
+    """One generation at a time: B waits for its slot (no response headers yet on today's API) and is
+    stopped there; the server's own counters show it gone, and A never noticed."""
+    h = harness(LONG, rate=20, max_concurrency=1)
+    first = h.conversation(store)
+    a = first.send("A")
+    assert any(isinstance(e, Delta) for e in a)  # A holds the only slot
+    second = h.conversation(store)
+    b = second.send("B")
+    seen: list[ReplyEvent] = []
+    reader = threading.Thread(target=lambda: seen.extend(b))
+    reader.start()
+    wait_until(lambda: h.api.admission.waiting == 1)  # B is queued
+    b.interrupt()  # from another thread than the one iterating B
+    reader.join(5)
+    assert not reader.is_alive() and [type(e) for e in seen] == [TurnEnd] and seen[0].status == "interrupted"
+    wait_until(lambda: h.api.admission.waiting == 0)  # the server dropped B from its queue
+    assert h.api.generations_started == 1 and h.api.generations_running == 1 and h.engine.running == 1
+    assert [m.role for m in second.messages] == ["user"] and len(store.load(second.id).messages) == 1
+    a.interrupt()
+    assert isinstance(list(a)[-1], TurnEnd)
+    wait_until(h.idle)
+    assert [r.messages[-1].content[0]["text"] for r in h.engine.requests] == ["A"]  # B never ran
+
+
+def test_interrupt_during_the_sdks_retries_ends_the_reply_at_once(harness: Any) -> None:
+    import anthropic
+    import httpx2 as httpx
+
+    from streamchat.server import ServerSettings
+
+    h = harness(LONG, rate=20, max_concurrency=1, settings=ServerSettings(max_queue=0))
+    a = h.conversation().send("A")
+    assert any(isinstance(e, Delta) for e in a)
+    overloaded: list[int] = []
+    first_529 = threading.Event()
+
+    def on_response(response: httpx.Response) -> None:
+        if response.status_code == 529:
+            overloaded.append(529)
+            first_529.set()
+
+    http = anthropic.DefaultHttpxClient(event_hooks={"response": [on_response]})
+    retrying = anthropic.Anthropic(base_url=h.base_url, api_key="test", max_retries=2, http_client=http)
+    b = h.conversation(client=retrying).send("B")
+    seen: list[ReplyEvent] = []
+    reader = threading.Thread(target=lambda: seen.extend(b))
+    reader.start()
+    assert first_529.wait(5)  # the SDK now waits retry-after (1 s) before trying again
+    b.interrupt()
+    reader.join(5)
+    assert [type(e) for e in seen] == [TurnEnd] and seen[0].status == "interrupted"
+    assert overloaded == [529]  # the reply ended before the SDK's next attempt
+    a.interrupt()
+    list(a)
+    retrying.close()
