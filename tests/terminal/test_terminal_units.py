@@ -25,6 +25,7 @@ from streamchat.terminal.commands import format_rows
 from streamchat.terminal.endpoint import SetupError, resolve_settings
 from streamchat.terminal.output import Output, RawStream
 from streamchat.terminal.repl import preview
+from streamchat.terminal.sparkline import AT_BUDGET, sparkline, usage_lines
 from streamchat.terminal.status import compact, status_line, turn_line
 from streamchat.terminal.view import ReplyView, consume, error_text, redrawn_part
 
@@ -189,3 +190,28 @@ def test_a_continued_reply_draws_its_last_block_again() -> None:
     view.close_stream()
     assert out.stream.getvalue() == "line two, done.\n"  # type: ignore[attr-defined]
     assert view.text == "line one\nline two, done."
+
+
+def test_sparkline_levels() -> None:
+    assert sparkline([]) == ""
+    assert sparkline([0, 1, 2, 3, 4, 5, 6, 7]) == "▁▂▃▄▅▆▇█"  # scaled to the largest value
+    assert sparkline([5, 5, 5]) == "███" and sparkline([0, 0]) == "▁▁"
+    # With a budget, the budget is ▇ and only what is over it is a full block.
+    assert sparkline([0, 500, 1000, 1700, 1900, 2000, 2001, 9000], budget=2000) == "▁▃▄▆▇▇██"  # nearest level
+    assert sparkline([2000] * 5, budget=2000) == AT_BUDGET * 5
+    assert sparkline(list(range(20)), width=6) == "…" + sparkline(list(range(20)))[-5:]
+    assert sparkline([1, 2, 3], width=3) == sparkline([1, 2, 3]) and sparkline([1, 2], width=1) == "…"
+
+
+def test_usage_lines_fit_the_width_and_mark_the_budget() -> None:
+    from streamchat.chat.usage import TurnUsage
+
+    series = [TurnUsage(i, 100 * min(i, 5), 10 + i, 0.0) for i in range(1, 80)]
+    lines = usage_lines(series, 500, 100)
+    assert lines[0] == "per turn (79 replies, oldest first):"
+    assert lines[1].startswith("  input  …")
+    assert lines[1].endswith("last 500 · max 500 · ▇ = budget 500 a request")
+    assert "▇▇▇▇▇" in lines[1] and "█" not in lines[1]
+    assert lines[2].startswith("  output …") and lines[2].endswith("last 89 · max 89")
+    assert max(len(line) for line in lines[1:]) == 100  # as many turns as the width holds, the newest
+    assert usage_lines([], None, 80) == ["per turn: no replies yet"]

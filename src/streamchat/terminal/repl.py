@@ -15,10 +15,12 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from .. import __version__
 from ..chat.conversation import ChatMessage, Conversation
 from ..chat.events import TurnEnd
+from ..chat.usage import usage_series
 from ..config import data_dir
 from .endpoint import ChatSettings, Endpoint, SetupError
 from .output import BOLD, CYAN, DIM, RED, YELLOW, Output, QuietInput
 from .session import error, load_toolset, open_chat, open_conversation, open_store
+from .sparkline import usage_lines
 from .status import compact, context_text, format_cost, status_line, turn_line
 from .view import LiveUsage, ReplyView, consume, error_text, tool_input_text
 
@@ -35,7 +37,7 @@ HELP = [
     ("/continue", "go on with an interrupted or failed reply, in the same message"),
     ("/context", "what the context window holds and what was dropped"),
     ("/pin [N]", "keep message N in the window (default: your last message); /unpin [N]"),
-    ("/tokens", "token usage: last turn and session"),
+    ("/tokens", "token usage: last turn, input and output per turn as sparklines, session"),
     ("/cost", "session cost"),
     ("/thinking", "toggle extended thinking (requested and shown)"),
     ("/help", "this list"),
@@ -431,6 +433,9 @@ class ChatREPL:
     def cmd_tokens(self, arg: str) -> bool:
         if self.last_end is not None:
             self.out.line(turn_line(self.last_end))
+        series = usage_series(self.conv.messages, self.conv.options.model, local=self.conv.options.local)
+        for line in usage_lines(series, self.conv.options.max_context_tokens, self.out.size()[0]):
+            self.out.line(line)
         t = self.conv.totals
         cache = f"cache write {t.cache_creation_input_tokens} read {t.cache_read_input_tokens}"
         self.out.line(f"session: in {t.input_tokens} · out {t.output_tokens} · {cache} · {t.turns} turns")
