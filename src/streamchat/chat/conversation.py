@@ -142,6 +142,16 @@ class Conversation:
         self._append(ChatMessage("user", [{"type": "text", "text": text}]))
         return Reply(self)
 
+    def add_system(self, text: str) -> ChatMessage:
+        """Add a system-role message at this point of history (saved): an instruction for the turns
+        after it, sent to the API where it stands (see `window` for how the window keeps it). ValueError
+        for empty text."""
+        if not text.strip():
+            raise ValueError("a system message needs some text")
+        message = ChatMessage("system", [{"type": "text", "text": text}])
+        self._append(message)
+        return message
+
     def retry(self) -> Reply:
         """Drop the last assistant reply (complete, interrupted or failed) and generate it again."""
         start = self._last_user_text()
@@ -200,8 +210,8 @@ class Conversation:
         return Reply(self)
 
     def undo(self) -> bool:
-        """Drop the last exchange (user turn, its reply and tool turns, and the system messages just
-        before it, which belong to it; see `window`). False if empty."""
+        """Drop the last exchange: its user turn, reply and tool turns, and the system messages given
+        just before it or since (they belong to it; see `window`). False if empty."""
         if not self.messages:
             return False
         self._truncate(exchanges(self.messages)[-1].start)

@@ -15,6 +15,7 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from .. import __version__
 from ..chat.conversation import ChatMessage, Conversation
 from ..chat.events import TurnEnd
+from ..chat.messages import message_text
 from ..chat.usage import usage_series
 from ..config import data_dir
 from .endpoint import ChatSettings, Endpoint, SetupError
@@ -258,6 +259,9 @@ class ChatREPL:
     def show_message(self, index: int, message: ChatMessage) -> None:
         """One saved message, as it looked when it streamed."""
         text = message_text(message)
+        if message.role == "system":
+            self.out.line(f"system: {text}", DIM)
+            return
         if message.role == "user":
             if all(b.get("type") == "tool_result" for b in message.content):
                 self.out.line(f"  ↳ tool result{'s' if len(message.content) > 1 else ''}", DIM)
@@ -470,11 +474,6 @@ def _key_bindings() -> KeyBindings:
         event.current_buffer.insert_text("\n")
 
     return bindings
-
-
-def message_text(message: ChatMessage) -> str:
-    """The text blocks of a message, joined."""
-    return "".join(str(b.get("text", "")) for b in message.content if b.get("type") == "text")
 
 
 def preview(text: str, width: int) -> str:
