@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
+from collections.abc import Iterator
 from typing import Any
 
-from chat_harness import interrupt_after, script, text_of, wait_until
+from chat_harness import Harness, RecordingEngine, interrupt_after, script, text_of, wait_until
 
+from streamchat.api.request import MessagesRequest
 from streamchat.chat.events import Delta, ReplyEvent, ToolCall, TurnEnd
+from streamchat.engines.script import parse_script
 
 LONG = "one two six ten " * 40  # chunks of 4 end in spaces: partial text ends in whitespace
 
@@ -62,30 +64,41 @@ def test_sigint_during_a_blocking_read(harness: Any) -> None:
     assert h.engine.requests[-1].messages[-1].content[0]["text"] == "next"
 
 
-def test_interrupt_from_another_thread_wakes_the_reader(harness: Any, store: Any) -> None:
-    h = harness(LONG, rate=2)  # a delta every 0.5 s: the reader is blocked on the socket
-    conv = h.conversation(store)
-    reply = conv.send("story")
-    stamps: dict[str, float] = {}
+class FirstDeltaThenSilence(RecordingEngine):
+    """Sends its first delta, then nothing until the server cancels it (the client left)."""
 
-    def stop() -> None:
-        wait_until(lambda: len(reply.text) >= 4)
-        time.sleep(0.1)  # the reader is now waiting for the next delta
-        stamps["interrupt"] = time.monotonic()
-        reply.interrupt()
+    def generate(self, request: MessagesRequest, cancel: threading.Event) -> Iterator[Any]:
+        for n, part in enumerate(super().generate(request, cancel)):
+            yield part
+            if n == 0:
+                cancel.wait()
 
-    thread = threading.Thread(target=stop)
-    thread.start()
-    events = list(reply)
-    stamps["end"] = time.monotonic()
-    thread.join()
-    end = events[-1]
-    assert isinstance(end, TurnEnd) and end.status == "interrupted"
-    assert sum(isinstance(e, Delta) for e in events) == 1
-    assert stamps["end"] - stamps["interrupt"] < 0.3  # woken at once, not at the next delta
-    assert conv.messages[-1].status == "interrupted" and text_of(conv.messages[-1]) == LONG[:4]
-    assert store.load(conv.id).messages[-1].status == "interrupted"
-    wait_until(lambda: h.engine.running == 0)
+
+def test_interrupt_from_another_thread_wakes_the_reader(store: Any) -> None:
+    h = Harness(FirstDeltaThenSilence(parse_script(LONG)))  # no second delta ever: only a wake-up ends this
+    try:
+        conv = h.conversation(store)
+        reply = conv.send("story")
+
+        def stop() -> None:
+            # The first delta is in, and the reader is back inside next(), blocked on the socket.
+            wait_until(lambda: len(reply.text) >= 4 and reply._step.locked())
+            reply.interrupt()
+
+        events: list[ReplyEvent] = []
+        reader = threading.Thread(target=lambda: events.extend(reply))
+        reader.start()
+        stop()
+        reader.join(10)
+        assert not reader.is_alive(), "the reader was not woken"
+        end = events[-1]
+        assert isinstance(end, TurnEnd) and end.status == "interrupted"
+        assert sum(isinstance(e, Delta) for e in events) == 1
+        assert conv.messages[-1].status == "interrupted" and text_of(conv.messages[-1]) == LONG[:4]
+        assert store.load(conv.id).messages[-1].status == "interrupted"
+        wait_until(lambda: h.engine.running == 0)  # the server saw the client leave and cancelled
+    finally:
+        h.close()
 
 
 def test_interrupt_inside_thinking_drops_unsigned_thinking(harness: Any) -> None:

@@ -326,20 +326,17 @@ class Store:
                 f" {self._NEWEST_FIRST} LIMIT ?",
                 (match, match, limit),
             ).fetchall()
+            # The best-ranked matching message's snippet, else the title's.
+            snippets = (
+                "SELECT rowid, snippet(message_search, 0, ?, ?, '…', 16) FROM message_search"
+                " WHERE message_search MATCH ? AND conversation_id = ? ORDER BY rank LIMIT 1",
+                "SELECT NULL, highlight(title_search, 0, ?, ?) FROM title_search"
+                " WHERE title_search MATCH ? AND conversation_id = ? LIMIT 1",
+            )
             hits = []
             for row in rows:
-                best = db.execute(
-                    "SELECT rowid, snippet(message_search, 0, ?, ?, '…', 16) FROM message_search"
-                    " WHERE message_search MATCH ? AND conversation_id = ? ORDER BY rank LIMIT 1",
-                    (*marks, match, row["id"]),
-                ).fetchone()
-                if best is None:
-                    best = db.execute(
-                        "SELECT NULL, highlight(title_search, 0, ?, ?) FROM title_search"
-                        " WHERE title_search MATCH ? AND conversation_id = ? LIMIT 1",
-                        (*marks, match, row["id"]),
-                    ).fetchone()
-                message_id, snippet = best if best is not None else (None, row["title"])
+                found = (db.execute(sql, (*marks, match, row["id"])).fetchone() for sql in snippets)
+                message_id, snippet = next((f for f in found if f is not None), (None, row["title"]))
                 hits.append(SearchHit(row["id"], row["title"], " ".join(str(snippet).split()),
                                       row["updated_at"], message_id))  # fmt: skip
         return hits
