@@ -119,3 +119,41 @@ def test_settings_merge_and_message_status(store: Store) -> None:
     assert store.message_status(mid) == "interrupted"
     store.update_message(mid, status="complete")
     assert store.message_status(mid) == "complete" and store.message_status(mid + 100) is None
+
+
+def test_chunks_cut_between_words_and_keep_their_cuts_as_text_grows() -> None:
+    from streamchat.chat.search import CHUNK, chunks
+
+    words = " ".join(f"word{i:05d}" for i in range(2000))  # ~20 KB
+    pieces = chunks(words)
+    assert "".join(pieces) == words and len(pieces) > 5
+    assert all(len(p) >= CHUNK for p in pieces[:-1])
+    assert all(p.split()[0].startswith("word") and len(p.split()[0]) == 9 for p in pieces)  # no word is cut
+    for end in range(1000, len(words), 997):  # as a streamed reply grows, only its last pieces change
+        now, later = chunks(words[:end]), chunks(words[: end + 997])
+        assert later[: len(now) - 1] == now[:-1]
+    assert chunks("") == [] and chunks("short") == ["short"]
+
+
+def test_a_long_message_is_found_anywhere_and_its_saves_rewrite_only_the_end(store: Store) -> None:
+    from streamchat.chat.search import CHUNK
+
+    store.create_conversation("long", title="a long reply")
+    body = " ".join(f"filler{i}" for i in range(3 * CHUNK // 7)) + " platypus"
+    message_id = store.add_message("long", 0, ChatMessage("assistant", text("aardvark " + body)))
+    assert found(store, "aardvark") == ["long"] and found(store, "platypus") == ["long"]
+    assert store.search("platypus")[0].message_id == message_id
+
+    def rows() -> dict[int, str]:
+        with sqlite3.connect(store.path) as db:
+            return dict(db.execute("SELECT rowid, body FROM message_search").fetchall())
+
+    before = rows()
+    assert len(before) >= 3
+    store.update_message(message_id, content=text("aardvark " + body + " and then a wombat"))
+    after = rows()
+    assert found(store, "wombat") == ["long"]
+    changed = {rowid for rowid in after if before.get(rowid) != after[rowid]}
+    assert changed == {max(after)}  # a reply that grew was indexed again at its end only
+    store.update_message(message_id, content=text("short now"))
+    assert len(rows()) == 1 and found(store, "platypus") == [] and found(store, "short") == ["long"]

@@ -178,8 +178,13 @@ def test_a_migration_failing_halfway_changes_nothing(tmp_path: Path, monkeypatch
     path = tmp_path / "old.db"
     write_release_0_1_0_store(path)
     before = schema_of(path)
-    broken = (*store_module.MIGRATIONS[:-1], store_module.MIGRATIONS[-1] + "\nSELECT * FROM no_such_table;\n")
-    monkeypatch.setattr(store_module, "MIGRATIONS", broken)
+    last_step = store_module.MIGRATIONS[-1]
+
+    def fails_at_its_end(db: sqlite3.Connection) -> None:
+        last_step(db)  # all of the step's work done...
+        db.execute("SELECT * FROM no_such_table")  # ...then a failure
+
+    monkeypatch.setattr(store_module, "MIGRATIONS", (*store_module.MIGRATIONS[:-1], fails_at_its_end))
     with pytest.raises(SchemaError, match="from schema 1 to 2 failed, nothing was changed"):
         Store(path)
     assert raw_version(path) == 1 and schema_of(path) == before  # the ALTERs and triggers were rolled back

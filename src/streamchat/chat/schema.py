@@ -4,14 +4,16 @@
 records the version in `PRAGMA user_version`. A step is never edited once released: a change to the
 schema is a new step (and `SCHEMA_VERSION` + 1), with a test that opens a file of the version before.
 
-Version 2 indexes message text for full-text search in SQL triggers, so the index follows every write
-to the file, whichever process or code path makes it.
+Version 2 adds conversation settings, system-role messages and the full-text index (chat/search.py),
+built here for the messages a version 1 file already holds.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+
+from .search import index_all_messages
 
 SCHEMA_VERSION = 2
 
@@ -41,27 +43,9 @@ CREATE TABLE messages (
 CREATE INDEX conversations_by_update ON conversations(updated_at);
 """
 
-def _searchable(content: str) -> str:
-    """SQL for the indexed text of a message's JSON content (`content` is a column of ours)."""
-    blocks = f"json_each(CASE WHEN json_valid({content}) THEN {content} ELSE '[]' END)"
-    part = """CASE json_extract(b.value, '$.type')
-        WHEN 'text' THEN json_extract(b.value, '$.text')
-        WHEN 'thinking' THEN json_extract(b.value, '$.thinking')
-        WHEN 'tool_use' THEN json_extract(b.value, '$.input')
-        WHEN 'tool_result' THEN CASE json_type(b.value, '$.content')
-            WHEN 'text' THEN json_extract(b.value, '$.content')
-            WHEN 'array' THEN (SELECT group_concat(json_extract(r.value, '$.text'), char(10))
-                               FROM json_each(b.value, '$.content') AS r
-                               WHERE json_extract(r.value, '$.type') = 'text')
-        END
-    END"""
-    joined = f"(SELECT group_concat({part}, char(10)) FROM {blocks} AS b)"
-    return f"replace(replace(coalesce({joined}, ''), char(2), ''), char(3), '')"
-
-
 # Version 2: conversation settings, system-role messages, full-text search.
-_SCHEMA_V2 = f"""
-ALTER TABLE conversations ADD COLUMN settings TEXT NOT NULL DEFAULT '{{}}';
+_SCHEMA_V2 = """
+ALTER TABLE conversations ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE messages RENAME TO messages_v1;
 CREATE TABLE messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -85,26 +69,14 @@ DELETE FROM sqlite_sequence WHERE name = 'messages';
 UPDATE sqlite_sequence SET name = 'messages' WHERE name = 'messages_v1';
 DROP TABLE messages_v1;
 
+-- Message text: rows kept by the Store (see chat/search.py); titles: kept by the triggers below.
 CREATE VIRTUAL TABLE message_search USING fts5(
     body, conversation_id UNINDEXED, tokenize = 'unicode61 remove_diacritics 2'
 );
 CREATE VIRTUAL TABLE title_search USING fts5(
     title, conversation_id UNINDEXED, tokenize = 'unicode61 remove_diacritics 2'
 );
-INSERT INTO message_search (rowid, body, conversation_id)
-    SELECT id, {_searchable("content")}, conversation_id FROM messages;
 INSERT INTO title_search (title, conversation_id) SELECT title, id FROM conversations;
-
-CREATE TRIGGER message_search_insert AFTER INSERT ON messages BEGIN
-    INSERT INTO message_search (rowid, body, conversation_id)
-        VALUES (NEW.id, {_searchable("NEW.content")}, NEW.conversation_id);
-END;
-CREATE TRIGGER message_search_update AFTER UPDATE OF content ON messages BEGIN
-    UPDATE message_search SET body = {_searchable("NEW.content")} WHERE rowid = NEW.id;
-END;
-CREATE TRIGGER message_search_delete AFTER DELETE ON messages BEGIN
-    DELETE FROM message_search WHERE rowid = OLD.id;
-END;
 CREATE TRIGGER title_search_insert AFTER INSERT ON conversations BEGIN
     INSERT INTO title_search (title, conversation_id) VALUES (NEW.title, NEW.id);
 END;
@@ -116,8 +88,26 @@ CREATE TRIGGER title_search_delete AFTER DELETE ON conversations BEGIN
 END;
 """
 
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def run_script(db: sqlite3.Connection, script: str) -> None:
+    """Execute every statement of an SQL script (inside the caller's transaction)."""
+    for statement in sql_statements(script):
+        db.execute(statement)
+
+
+def _to_v1(db: sqlite3.Connection) -> None:
+    run_script(db, _SCHEMA_V1)
+
+
+def _to_v2(db: sqlite3.Connection) -> None:
+    run_script(db, _SCHEMA_V2)
+    index_all_messages(db)
+
+
 # MIGRATIONS[n] takes a file from version n to n + 1.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2)
+MIGRATIONS: tuple[Migration, ...] = (_to_v1, _to_v2)
 
 
 class SchemaError(RuntimeError):

@@ -5,15 +5,15 @@ crash (even `kill -9`) leaves the file consistent. The schema version lives in `
 and moves up one step at a time through `MIGRATIONS`, each step in one transaction: a step that fails
 halfway leaves the file at the version before it, and a file from a newer streamchat is refused.
 
-Full-text search (FTS5) covers conversation titles and message text (text, thinking, tool input and
-tool results). SQL triggers keep the index in step with every write, whoever makes it.
+Full-text search (FTS5, `chat/search.py`) covers conversation titles and message text (text,
+thinking, tool input and tool results); every write below keeps the index in step in its own
+transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -25,29 +25,11 @@ from typing import Any
 from ..config import data_dir
 from .events import Status
 from .messages import ChatMessage
-from .schema import MIGRATIONS, SCHEMA_VERSION, SchemaError, sql_statements
+from .schema import MIGRATIONS, SCHEMA_VERSION, SchemaError
+from .search import MATCH_END, MATCH_START, SearchHit, fts_query, index_message, search, unindex_messages
 
-__all__ = ["SCHEMA_VERSION", "ConversationInfo", "SavedConversation", "SchemaError", "SearchHit", "Store",
-           "default_store", "fts_query"]  # fmt: skip
-
-# Snippet markers around matched words: control characters never kept in indexed text, so a view can
-# escape the snippet and then turn them into highlighting (see `SearchHit.parts`).
-MATCH_START, MATCH_END = "\x02", "\x03"
-
-_WORD = re.compile(r"[^\W_]")  # a letter or digit: what the tokenizer keeps
-
-
-def fts_query(text: str) -> str:
-    """An FTS5 query from any user text: each word a quoted term, the last one a prefix ("" if no word).
-
-    Quotes, `*`, `-`, `NEAR`, `AND`, parentheses are only characters here, never query syntax.
-    """
-    terms = [chunk for chunk in text.split() if _WORD.search(chunk)]
-    quoted = ['"' + term.replace('"', '""') + '"' for term in terms]
-    if quoted:
-        quoted[-1] += "*"
-    return " ".join(quoted)
-
+__all__ = ["MATCH_END", "MATCH_START", "SCHEMA_VERSION", "ConversationInfo", "SavedConversation",
+           "SchemaError", "SearchHit", "Store", "default_store", "fts_query"]  # fmt: skip
 
 def now() -> str:
     """A UTC timestamp as stored (ISO 8601, milliseconds; sorts as text)."""
@@ -91,28 +73,6 @@ class SavedConversation:
 
     info: ConversationInfo
     messages: list[ChatMessage]
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    """A conversation that matches a search: its best-matching message (or its title) as a snippet.
-
-    Matched words are wrapped in `MATCH_START` / `MATCH_END`; `parts()` splits them out.
-    """
-
-    conversation_id: str
-    title: str
-    snippet: str
-    updated_at: str
-    message_id: int | None = None  # the message the snippet comes from (None: the title matched)
-
-    def parts(self) -> list[tuple[str, bool]]:
-        """The snippet as (text, matched) pieces, in order."""
-        pieces: list[tuple[str, bool]] = []
-        for i, chunk in enumerate(self.snippet.split(MATCH_START)):
-            inside, _, after = chunk.partition(MATCH_END) if i else ("", "", chunk)
-            pieces.extend(p for p in ((inside, True), (after, False)) if p[0])
-        return pieces
 
 
 class Store:
@@ -183,8 +143,7 @@ class Store:
                     return
                 self._check_version(version)
                 try:
-                    for statement in sql_statements(MIGRATIONS[version]):
-                        db.execute(statement)
+                    MIGRATIONS[version](db)
                 except sqlite3.Error as exc:
                     step = f"from schema {version} to {version + 1}"
                     raise SchemaError(f"{self.path}: migrating the store {step} failed, nothing was changed: "
@@ -306,7 +265,7 @@ class Store:
     def delete_conversation(self, conversation_id: str) -> bool:
         """Delete a conversation and its messages; False if it did not exist."""
         with self.transaction() as db:
-            db.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
+            self._delete_messages(db, "conversation_id = ?", (conversation_id,))
             return db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,)).rowcount > 0
 
     # -- search --------------------------------------------------------------------------------------
@@ -314,32 +273,8 @@ class Store:
     def search(self, query: str, limit: int = 20) -> list[SearchHit]:
         """Conversations whose title or messages match `query` (any text: see `fts_query`), newest
         first, each with a snippet of its best-matching message (or of its title)."""
-        match = fts_query(query)
-        if not match:
-            return []
-        marks = (MATCH_START, MATCH_END)
         with self._reading() as db:
-            rows = db.execute(
-                "SELECT c.id, c.title, c.updated_at FROM conversations c"
-                " WHERE c.id IN (SELECT conversation_id FROM message_search WHERE message_search MATCH ?)"
-                " OR c.id IN (SELECT conversation_id FROM title_search WHERE title_search MATCH ?)"
-                f" {self._NEWEST_FIRST} LIMIT ?",
-                (match, match, limit),
-            ).fetchall()
-            # The best-ranked matching message's snippet, else the title's.
-            snippets = (
-                "SELECT rowid, snippet(message_search, 0, ?, ?, '…', 16) FROM message_search"
-                " WHERE message_search MATCH ? AND conversation_id = ? ORDER BY rank LIMIT 1",
-                "SELECT NULL, highlight(title_search, 0, ?, ?) FROM title_search"
-                " WHERE title_search MATCH ? AND conversation_id = ? LIMIT 1",
-            )
-            hits = []
-            for row in rows:
-                found = (db.execute(sql, (*marks, match, row["id"])).fetchone() for sql in snippets)
-                message_id, snippet = next((f for f in found if f is not None), (None, row["title"]))
-                hits.append(SearchHit(row["id"], row["title"], " ".join(str(snippet).split()),
-                                      row["updated_at"], message_id))  # fmt: skip
-        return hits
+            return search(db, query, limit, self._NEWEST_FIRST)
 
     # -- messages ------------------------------------------------------------------------------------
 
@@ -347,9 +282,7 @@ class Store:
         """Insert (or replace) the message at `position`; return its row id."""
         stamp = now()
         with self.transaction() as db:
-            db.execute(
-                "DELETE FROM messages WHERE conversation_id = ? AND position = ?", (conversation_id, position)
-            )
+            self._delete_messages(db, "conversation_id = ? AND position = ?", (conversation_id, position))
             cursor = db.execute(
                 "INSERT INTO messages (conversation_id, position, role, content, status, usage, pinned,"
                 " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -360,7 +293,9 @@ class Store:
                 ),
             )  # fmt: skip
             db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (stamp, conversation_id))
-            return int(cursor.lastrowid or 0)
+            message_id = int(cursor.lastrowid or 0)
+            index_message(db, message_id, conversation_id, message.content)
+            return message_id
 
     def update_message(self, message_id: int, *, content: list[dict[str, Any]] | None = None,
                        status: Status | None = None, usage: dict[str, int] | None = None,
@@ -376,11 +311,12 @@ class Store:
         stamp = now()
         with self.transaction() as db:
             db.execute(f"UPDATE messages SET {sets} WHERE id = ?", (*values, stamp, message_id))
-            db.execute(
-                "UPDATE conversations SET updated_at = ? WHERE id = "
-                "(SELECT conversation_id FROM messages WHERE id = ?)",
-                (stamp, message_id),
-            )
+            row = db.execute("SELECT conversation_id FROM messages WHERE id = ?", (message_id,)).fetchone()
+            if row is None:
+                return
+            db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (stamp, row[0]))
+            if content is not None:
+                index_message(db, message_id, row[0], content)
 
     def message_status(self, message_id: int) -> Status | None:
         """A message's status as saved ("complete", "interrupted", "error"), or None if it is gone."""
@@ -391,9 +327,15 @@ class Store:
     def truncate(self, conversation_id: str, position: int) -> None:
         """Delete the messages at `position` and after (undo, retry)."""
         with self.transaction() as db:
-            db.execute("DELETE FROM messages WHERE conversation_id = ? AND position >= ?",
-                       (conversation_id, position))  # fmt: skip
+            self._delete_messages(db, "conversation_id = ? AND position >= ?", (conversation_id, position))
             db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now(), conversation_id))
+
+    @staticmethod
+    def _delete_messages(db: sqlite3.Connection, where: str, values: tuple[Any, ...]) -> None:
+        """Delete the messages `where` (SQL of ours) selects, and their rows in the search index."""
+        ids = [int(r[0]) for r in db.execute(f"SELECT id FROM messages WHERE {where}", values).fetchall()]
+        unindex_messages(db, ids)
+        db.execute(f"DELETE FROM messages WHERE {where}", values)
 
 
 def default_store() -> Store:
