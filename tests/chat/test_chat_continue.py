@@ -11,7 +11,7 @@ from chat_harness import Harness, RecordingEngine, interrupt_after, script, text
 
 from streamchat.api.request import MessagesRequest
 from streamchat.api.stream import TextDelta
-from streamchat.chat.conversation import ChatMessage, Conversation
+from streamchat.chat.conversation import ChatMessage, Conversation, ConversationOptions
 from streamchat.chat.events import BlockStart, Delta, TurnEnd
 from streamchat.chat.reply import Continuation, continuation_lead
 from streamchat.engines.script import parse_script
@@ -220,3 +220,11 @@ def test_thinking_and_persona_persist_and_resume(harness: Any, store: Any) -> No
     again = Conversation.resume(h.client, store, conv.id)
     assert (again.options.thinking, again.options.persona, again.options.system) == (False, None, "Be terse.")
     assert store.get_conversation(conv.id).settings == {"thinking": False}
+    # Options given on resume (command-line flags) win where they say something.
+    flags = ConversationOptions(model="streamchat-script", thinking=True, system="Sing.", persona="bard")
+    flagged = Conversation.resume(h.client, store, conv.id, flags)
+    opts = flagged.options
+    assert (opts.thinking, opts.persona, opts.system) == (True, "bard", "Sing.")
+    assert store.get_conversation(conv.id).settings == {"thinking": True, "persona": "bard"}
+    same_text = Conversation.resume(h.client, store, conv.id, ConversationOptions(model="m", system="Sing."))
+    assert same_text.options.persona == "bard"  # the same persona text keeps its name

@@ -107,10 +107,10 @@ class Conversation:
         if options is None:
             options = saved_options
         else:
-            keep_system = not options.system
+            keep_system = not options.system or options.system == saved_options.system
             options = replace(
                 options, system=saved_options.system if keep_system else options.system,
-                persona=saved_options.persona if keep_system else options.persona,
+                persona=options.persona or (saved_options.persona if keep_system else None),
                 thinking=options.thinking or saved_options.thinking,
             )  # fmt: skip
         conv = cls(client, options, store, **kwargs)
