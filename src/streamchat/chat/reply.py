@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anthropic
+import httpx2 as httpx
 
 from . import pricing
 from .events import (
@@ -82,8 +83,9 @@ def describe_error(exc: BaseException, base_url: str = "") -> tuple[str, bool]:
         return _one_line(f"{label} ({status}): {message}"), retryable
     if isinstance(exc, anthropic.APIError):
         return _one_line(exc.message), True
-    # httpx errors while reading the body: the connection broke mid-stream.
-    return _one_line(f"connection lost: {exc or type(exc).__name__}"), True
+    if isinstance(exc, (httpx.HTTPError, OSError)):  # while reading the body: the connection broke
+        return _one_line(f"connection lost: {exc or type(exc).__name__}"), True
+    return _one_line(str(exc) or type(exc).__name__), False  # our own refusal (ValueError), not the network
 
 
 def estimate_output_tokens(content: list[Block]) -> int:
