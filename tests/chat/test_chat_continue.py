@@ -11,9 +11,9 @@ from chat_harness import Harness, RecordingEngine, interrupt_after, script, text
 
 from streamchat.api.request import MessagesRequest
 from streamchat.api.stream import TextDelta
+from streamchat.chat.continuation import Continuation, continuation_lead
 from streamchat.chat.conversation import ChatMessage, Conversation, ConversationOptions
 from streamchat.chat.events import BlockStart, Delta, TurnEnd
-from streamchat.chat.reply import Continuation, continuation_lead
 from streamchat.engines.script import parse_script
 
 LONG = "one two six ten " * 30 + "THE-END."

@@ -15,9 +15,11 @@ from typing import Any
 
 import anthropic
 
+from .continuation import Continuation
+from .errors import describe_error
 from .events import SessionTotals, TurnEnd
 from .messages import ChatMessage, Role, message_text
-from .reply import USAGE_KEYS, Continuation, Reply, describe_error, estimate_output_tokens
+from .reply import USAGE_KEYS, Reply, estimate_output_tokens
 from .window import TokenCache, WindowPlan, exchanges, is_user_text, plan_window, to_api
 
 __all__ = ["ChatMessage", "Confirm", "Conversation", "ConversationOptions", "Reply", "Role", "WindowReport",
@@ -166,10 +168,10 @@ class Conversation:
         Its text goes to the API as an assistant prefill (text blocks only, trailing whitespace cut, as
         the API requires; no `thinking`, which the API does not allow with a prefill), and what streams
         is appended to that message in history and the store: its final text is the partial text plus
-        the continuation, the cut whitespace restored where the continuation needs it
-        (`reply.continuation_lead`). Its usage adds both requests'. A model that does not support prefill
-        ends the reply with its 400 as the error, the message unchanged. Refused (a Reply ending in an
-        error TurnEnd, as `retry()`) when the last message is not an unfinished reply with some text.
+        the continuation, the cut whitespace restored where the continuation needs it (see
+        `continuation_lead`). Its usage adds both requests'. A model that does not support prefill ends
+        the reply with its 400 as the error, the message unchanged. Refused (a Reply ending in an error
+        TurnEnd, as `retry()`) when the last message is not an unfinished reply with some text.
         """
         refusal, continuation = self._continuation()
         if continuation is None:

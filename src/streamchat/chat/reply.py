@@ -18,10 +18,9 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import anthropic
-import httpx2 as httpx
-
 from . import pricing
+from .continuation import Continuation
+from .errors import describe_error, one_line
 from .events import (
     BlockEnd,
     BlockStart,
@@ -44,48 +43,6 @@ Block = dict[str, Any]
 MAX_TOOL_ROUNDS = 10  # requests in one reply before the tool loop is cut off
 SAVE_INTERVAL = 0.25  # seconds between saves of a streaming reply (a crash loses at most this much)
 USAGE_KEYS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-# Punctuation that sticks to the word before it: a continuation starting with it needs no space.
-_ATTACHES = frozenset(",.;:!?)]}%…’”»")
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def describe_error(exc: BaseException, base_url: str = "") -> tuple[str, bool]:
-    """(one-line message, retryable) for an exception raised while talking to the API."""
-    if isinstance(exc, anthropic.APITimeoutError):
-        return f"the request to {base_url} timed out", True
-    if isinstance(exc, anthropic.APIConnectionError):
-        cause: BaseException = exc
-        while cause.__cause__ is not None:
-            cause = cause.__cause__
-        detail = str(cause) or type(cause).__name__
-        return _one_line(f"cannot connect to {base_url}: {detail}"), True
-    if isinstance(exc, anthropic.APIStatusError):
-        status = exc.status_code
-        body = exc.body if isinstance(exc.body, dict) else {}
-        error = body.get("error") if isinstance(body.get("error"), dict) else body
-        kind = str(error.get("type") or "") if isinstance(error, dict) else ""
-        message = str(error.get("message") or "") if isinstance(error, dict) else ""
-        message = message or exc.message
-        labels = {
-            "authentication_error": "authentication failed", "permission_error": "permission denied",
-            "not_found_error": "not found", "invalid_request_error": "invalid request",
-            "rate_limit_error": "rate limited", "overloaded_error": "the API is overloaded",
-            "api_error": "API error", "request_too_large": "request too large",
-        }  # fmt: skip
-        label = labels.get(kind, kind or "API error")
-        if 200 <= status < 300:  # an `event: error` after the stream started
-            return _one_line(f"{label} mid-stream: {message}"), kind in ("api_error", "overloaded_error", "")
-        retryable = status in (408, 409, 429) or status >= 500
-        return _one_line(f"{label} ({status}): {message}"), retryable
-    if isinstance(exc, anthropic.APIError):
-        return _one_line(exc.message), True
-    if isinstance(exc, (httpx.HTTPError, OSError)):  # while reading the body: the connection broke
-        return _one_line(f"connection lost: {exc or type(exc).__name__}"), True
-    return _one_line(str(exc) or type(exc).__name__), False  # our own refusal (ValueError), not the network
 
 
 def estimate_output_tokens(content: list[Block]) -> int:
@@ -96,71 +53,6 @@ def estimate_output_tokens(content: list[Block]) -> int:
         if block.get("type") == "tool_use":
             chars += len(json.dumps(block.get("input") or {}))
     return -(-chars // 4)
-
-
-def continuation_lead(stripped: str, first: str) -> str:
-    """What goes back between a prefill and its continuation.
-
-    The API refuses a prefill that ends in whitespace, so that whitespace (`stripped`) is cut before
-    the request. A continuation that starts with whitespace (`first`, its first text) brought its own;
-    otherwise the cut whitespace goes back, unless it held no line break and the continuation starts
-    with punctuation that sticks to the word before (`,` `.` `)` ...).
-    """
-    if not stripped or not first or first[0].isspace():
-        return ""
-    if "\n" not in stripped and first[0] in _ATTACHES:
-        return ""
-    return stripped
-
-
-@dataclass
-class Continuation:
-    """An interrupted or failed message that a reply continues in place.
-
-    `content` is the message as the continuation starts from it: tool calls dropped (none of them
-    has a result) and the last text block without its trailing whitespace, which is `stripped`.
-    The continuation's first text block extends that block; its other blocks follow.
-    """
-
-    message: ChatMessage
-    content: list[Block]
-    usage: dict[str, int]
-    stripped: str
-    lead: str | None = None  # what goes between, once the first continuation text has arrived
-
-    @classmethod
-    def of(cls, message: ChatMessage) -> Continuation | None:
-        """The continuation of `message`, or None when it has no text to continue."""
-        content = [dict(b) for b in message.content if b.get("type") != "tool_use"]
-        while content and content[-1].get("type") == "text" and not str(content[-1].get("text", "")).strip():
-            content.pop()
-        if not content or content[-1].get("type") != "text":
-            return None
-        text = str(content[-1]["text"])
-        content[-1]["text"] = text.rstrip()
-        return cls(message, content, dict(message.usage or {}), text[len(text.rstrip()) :])
-
-    @property
-    def prefix(self) -> str:
-        """The message's text so far (its text blocks, joined), which the continuation goes on from."""
-        return "".join(str(b.get("text", "")) for b in self.content if b.get("type") == "text")
-
-    def first_text(self, text: str) -> str:
-        """The continuation's first piece of text, with the cut whitespace put back where it belongs."""
-        if self.lead is None and text:
-            self.lead = continuation_lead(self.stripped, text)
-            return self.lead + text
-        return text
-
-    def merged(self, added: list[Block], usage: dict[str, int]) -> tuple[list[Block], dict[str, int]]:
-        """The message's content and usage with the continuation's so far (`added`, `usage`)."""
-        blocks = [dict(b) for b in self.content]
-        rest = list(added)
-        if rest and rest[0].get("type") == "text":
-            first = rest.pop(0)
-            blocks[-1]["text"] += (self.lead or "") + str(first.get("text", ""))
-        total = {k: int(self.usage.get(k) or 0) + int(usage.get(k) or 0) for k in {*self.usage, *usage}}
-        return blocks + rest, total
 
 
 class _Opening:
@@ -287,7 +179,7 @@ class Reply:
                 raise
             except Exception as exc:  # a bug must not escape the iterator: report it as the turn's error
                 self._gen = None
-                return self._finish("error", error=_one_line(f"internal error: {type(exc).__name__}: {exc}"))
+                return self._finish("error", error=one_line(f"internal error: {type(exc).__name__}: {exc}"))
             except BaseException:
                 self._gen = None  # a KeyboardInterrupt killed the generator; our state lives on self
                 raise
@@ -404,13 +296,13 @@ class Reply:
         try:
             self._conv._save_message(message)
         except sqlite3.Error as exc:  # a store failure must not break the reply; it is reported once
-            self.store_error = self.store_error or _one_line(f"could not save the reply: {exc}")
+            self.store_error = self.store_error or one_line(f"could not save the reply: {exc}")
 
     def _add(self, message: ChatMessage) -> None:
         try:
             self._conv._append(message)  # in history first, then in the store
         except sqlite3.Error as exc:
-            self.store_error = self.store_error or _one_line(f"could not save the reply: {exc}")
+            self.store_error = self.store_error or one_line(f"could not save the reply: {exc}")
 
     def _end_round(self, status: Status) -> None:
         """Close the streaming turn with `status` and add its usage to the turn's."""
