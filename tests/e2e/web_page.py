@@ -17,10 +17,15 @@ from playwright.sync_api import Browser, Locator, Page, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "web"))
 
-from web_harness import WebServer, start_web, wait_until  # noqa: E402
+from web_harness import WebServer, start_web, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 EXE = str(Path(sys.executable).with_name("streamchat"))
 
 __all__ = ["CHROMIUM", "EXE", "CutProxy", "WebServer", "browser_session", "start_web", "wait_until"]
@@ -110,7 +115,21 @@ def last_reply(page: Page) -> Locator:
 
 
 def wait_status(page: Page, status: str, timeout: float = 30_000) -> None:
-    page.wait_for_selector(f'article[data-role="assistant"]:last-of-type[data-status="{status}"]', timeout=timeout)
+    page.wait_for_selector(
+        f'article[data-role="assistant"]:last-of-type[data-status="{status}"]', timeout=timeout
+    )
+
+
+def wait_reply_text(page: Page, chars: int, status: str | None = None) -> None:
+    """Until the last reply shows more than `chars` characters (and has `status`, if given)."""
+    page.wait_for_function(
+        """([chars, status]) => {
+          const reply = [...document.querySelectorAll("article[data-role=assistant]")].at(-1);
+          return Boolean(reply) && (!status || reply.dataset.status === status)
+            && reply.querySelector(".content").textContent.length > chars;
+        }""",
+        arg=[chars, status],
+    )
 
 
 def content_html(article: Locator) -> str:

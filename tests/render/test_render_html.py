@@ -13,7 +13,9 @@ from streamchat.render import HtmlStream, render_html
 from streamchat.render.html import LINK_REL, code_style_css
 
 RICH = (Path(__file__).resolve().parents[1] / "e2e" / "scripts" / "rich.md").read_text()
-TRICKY = "Para\r\nline two\r\n\r\n```js\r\nlet a = 1;\r\n```\r\nSetext\r\n===\r\n\r\n[ref]: https://x.example\r\n"
+TRICKY = (
+    "Para\r\nline two\r\n\r\n```js\r\nlet a = 1;\r\n```\r\nSetext\r\n===\r\n\r\n[ref]: https://x.example\r\n"
+)
 
 
 def streamed(text: str, sizes: random.Random | int, frame_every: int = 1) -> str:
@@ -61,7 +63,7 @@ def test_the_tail_changes_only_when_text_arrives() -> None:
 PAYLOADS = [
     "<script>window.__xss = 1</script>",
     '<img src="https://attacker.example/x.png" onerror="window.__xss=1">',
-    "<a href=\"javascript:alert(1)\">click</a>",
+    '<a href="javascript:alert(1)">click</a>',
     "[click](javascript:alert(1))",
     "[data](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
     "[vb](vbscript:msgbox)",
@@ -71,7 +73,7 @@ PAYLOADS = [
     "<!-- a comment --> &lt;b&gt; &amp;",
     "<iframe src=https://attacker.example></iframe>",
     "<style>body{display:none}</style>",
-    "[x](https://ok.example \"title\" onmouseover=\"alert(1)\")",
+    '[x](https://ok.example "title" onmouseover="alert(1)")',
     "<details open ontoggle=alert(1)>",
     "```html\n<script>alert(1)</script>\n```",
     "| a |\n|---|\n| <b onclick=alert(1)>x</b> |",
@@ -114,8 +116,8 @@ def test_links_and_images() -> None:
     html = render_html("[site](https://example.com) <https://auto.example> [mail](mailto:a@b.example)")
     assert html.count(f'rel="{LINK_REL}"') == 3 and html.count('target="_blank"') == 3
     image = render_html("![a chart](https://example.com/c.png)")
-    assert image == (f'<p><a class="image-link" href="https://example.com/c.png" target="_blank" rel="{LINK_REL}">'
-                     "image: a chart</a></p>\n")  # fmt: skip
+    link = f'<a class="image-link" href="https://example.com/c.png" target="_blank" rel="{LINK_REL}">'
+    assert image == f"<p>{link}image: a chart</a></p>\n"
     assert "<a" not in render_html("![x](/local.png)")
 
 

@@ -12,7 +12,7 @@ from web_harness import WebServer, start_web
 
 @pytest.fixture
 def web(tmp_path: Path) -> Iterator[Callable[..., WebServer]]:
-    """Start web chat servers (`web(script, chunk=, rate=, guard=, tools=, **ChatDefaults)`); all stop after."""
+    """Start web chat servers: `web(script, chunk=, rate=, guard=, tools=, **ChatDefaults)`."""
     started: list[WebServer] = []
 
     def start(script: Any = "Hello from the web chat.", **options: Any) -> WebServer:

@@ -54,8 +54,10 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(web: Any) -> None:
         client.get("/api/conversations?limit=ten"),
     ]
     assert [error_of(r) for r in cases] == [(400, "invalid_request_error")] * len(cases)
-    too_big = client.post(f"/api/conversations/{cid}/messages", content=b'{"text": "' + b"x" * (2 << 20) + b'"}',
-                          headers={"content-type": "application/json"})  # fmt: skip
+    body = b'{"text": "' + b"x" * (2 << 20) + b'"}'
+    too_big = client.post(
+        f"/api/conversations/{cid}/messages", content=body, headers={"content-type": "application/json"}
+    )
     assert error_of(too_big) == (413, "request_too_large")
     for response in (
         client.get("/api/conversations/nope"),

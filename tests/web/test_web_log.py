@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -14,8 +17,10 @@ from streamchat.web.protocol import ReplyEncoder
 from streamchat.web.sse import encode_events, live_events
 
 
-def run(coro: object) -> object:
-    return asyncio.run(coro)  # type: ignore[arg-type]
+def run(coro: Coroutine[Any, Any, None]) -> None:
+    """Run a scenario on its own loop, in its own thread (a browser test's loop may own this one)."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coro).result()
 
 
 def test_seqs_are_consecutive_and_reads_resume_anywhere() -> None:
@@ -97,7 +102,10 @@ def test_tails_are_held_to_the_frame_rate_and_flushed_when_due() -> None:
     more = encoder.encode(Delta("text", "\n\nNext\n"))
     assert [k for k, _ in more] == ["blocks", "tail"] and more[0][1]["html"] == "<p>Hello</p>\n"
     end = encoder.encode(BlockEnd("text"))
-    assert end == [("blocks", {"part": 0, "html": "<p>Next</p>\n", "chars": 12}), ("part_end", {"part": 0, "kind": "text"})]
+    assert end == [
+        ("blocks", {"part": 0, "html": "<p>Next</p>\n", "chars": 12}),
+        ("part_end", {"part": 0, "kind": "text"}),
+    ]
 
 
 def test_tool_parts_and_the_end() -> None:

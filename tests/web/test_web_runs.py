@@ -181,7 +181,11 @@ def test_the_reply_is_saved_while_it_streams(web: Any) -> None:
 
     def saved_text() -> str:
         messages = server.store.load(cid).messages
-        return str(messages[-1].content[0].get("text", "")) if len(messages) == 2 and messages[-1].content else ""
+        return (
+            str(messages[-1].content[0].get("text", ""))
+            if len(messages) == 2 and messages[-1].content
+            else ""
+        )
 
     wait_until(lambda: len(saved_text()) > 20, timeout=10, what="the partial reply in the store")
     assert server.store.load(cid).messages[-1].status == "interrupted"  # until it completes
@@ -244,7 +248,10 @@ def test_tool_calls_wait_for_the_pages_answer(web: Any, tmp_path: Path) -> None:
     rest = read_events(client, run_id, last_event_id=asked[-1].seq)
     denied = next(e for e in rest if e.type == "tool_result")
     assert denied.data["is_error"] is True and calls == [5]
-    assert client.post(f"/api/runs/{run_id}/tools/{asked[-1].data['id']}", json={"allow": True}).status_code == 409
+    assert (
+        client.post(f"/api/runs/{run_id}/tools/{asked[-1].data['id']}", json={"allow": True}).status_code
+        == 409
+    )
 
 
 def test_stop_while_a_tool_call_waits_denies_it(web: Any) -> None:
@@ -268,7 +275,10 @@ def test_stop_while_a_tool_call_waits_denies_it(web: Any) -> None:
 
 
 def test_thinking_and_text_parts(web: Any) -> None:
-    script = [{"type": "thinking", "thinking": "Let me *think*.\n\nStill thinking."}, {"type": "text", "text": RICH}]
+    script = [
+        {"type": "thinking", "thinking": "Let me *think*.\n\nStill thinking."},
+        {"type": "text", "text": RICH},
+    ]
     server = web(script)
     client = server.client()
     started = start_reply(client)
@@ -279,7 +289,9 @@ def test_thinking_and_text_parts(web: Any) -> None:
     text_blocks = "".join(e.data["html"] for e in events if e.type == "blocks" and e.data["part"] == 1)
     assert text_blocks == render_html(RICH)
     article = client.get(f"/api/conversations/{started['conversation_id']}").json()["articles"][-1]
-    assert article["html"].startswith('<details class="thinking">') and article["html"].endswith(render_html(RICH))
+    assert article["html"].startswith('<details class="thinking">') and article["html"].endswith(
+        render_html(RICH)
+    )
 
 
 def test_usage_events_and_the_end_carry_tokens_and_cost(web: Any) -> None:

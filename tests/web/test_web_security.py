@@ -15,7 +15,14 @@ from streamchat.web.security import COOKIE
 def test_every_page_and_asset_has_a_strict_csp(web: Any) -> None:
     server = web()
     client = server.client()
-    for path in ("/", "/c/abc", "/static/app.js", "/static/style.css", "/static/highlight.css", "/api/config"):
+    for path in (
+        "/",
+        "/c/abc",
+        "/static/app.js",
+        "/static/style.css",
+        "/static/highlight.css",
+        "/api/config",
+    ):
         response = client.get(path)
         assert response.status_code == 200, path
         csp = response.headers["content-security-policy"]
@@ -117,8 +124,16 @@ def test_the_api_key_never_reaches_the_page(web: Any, monkeypatch: pytest.Monkey
     from web_harness import read_events
 
     read_events(client, started["run_id"])
-    seen = [client.get(p).text for p in ("/", "/api/config", "/api/models", "/api/conversations",
-                                         f"/api/conversations/{started['conversation_id']}",
-                                         f"/api/conversations/{started['conversation_id']}/export?format=json")]
+    seen = [
+        client.get(p).text
+        for p in (
+            "/",
+            "/api/config",
+            "/api/models",
+            "/api/conversations",
+            f"/api/conversations/{started['conversation_id']}",
+            f"/api/conversations/{started['conversation_id']}/export?format=json",
+        )
+    ]
     assert not any(secret in text for text in seen)
     assert secret.encode() not in server.store.path.read_bytes()

@@ -15,13 +15,13 @@ import httpx2 as httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 
-from server_harness import RecordingEngine, wait_until  # noqa: E402
+from server_harness import RecordingEngine, wait_until
 
-from streamchat.chat.store import Store  # noqa: E402
-from streamchat.server import ServerSettings, ServerThread, create_app  # noqa: E402
-from streamchat.server.app import MessagesAPI  # noqa: E402
-from streamchat.web import ChatDefaults, Chats, Guard, WebChat, compose  # noqa: E402
-from streamchat.web.app import api_counters  # noqa: E402
+from streamchat.chat.store import Store
+from streamchat.server import ServerSettings, ServerThread, create_app
+from streamchat.server.app import MessagesAPI
+from streamchat.web import ChatDefaults, Chats, Guard, WebChat, compose
+from streamchat.web.app import api_counters
 
 __all__ = ["Event", "RecordingEngine", "WebServer", "read_events", "wait_until"]
 
@@ -52,13 +52,21 @@ def parse_sse(lines: Iterator[str]) -> Iterator[Event | str]:
             fields[name] = value[1:] if value.startswith(" ") else value
 
 
-def read_events(client: httpx.Client, run_id: str, *, after: int | None = None, last_event_id: int | None = None,
-                stop: Callable[[Event], bool] | None = None) -> list[Event]:  # fmt: skip
+def read_events(
+    client: httpx.Client,
+    run_id: str,
+    *,
+    after: int | None = None,
+    last_event_id: int | None = None,
+    stop: Callable[[Event], bool] | None = None,
+) -> list[Event]:
     """Read a run's SSE stream until it ends (or `stop(event)` is true); comments are skipped."""
     headers = {"last-event-id": str(last_event_id)} if last_event_id is not None else {}
     params = {"after": str(after)} if after is not None else {}
     events: list[Event] = []
-    with client.stream("GET", f"/api/runs/{run_id}/events", headers=headers, params=params, timeout=30) as resp:
+    with client.stream(
+        "GET", f"/api/runs/{run_id}/events", headers=headers, params=params, timeout=30
+    ) as resp:
         assert resp.status_code == 200, resp.status_code
         for item in parse_sse(resp.iter_lines()):
             if isinstance(item, Event):
