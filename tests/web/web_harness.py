@@ -3,7 +3,9 @@ engine, a real SQLite store, the real SDK between them; and a small SSE reader f
 
 from __future__ import annotations
 
+import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -94,6 +96,12 @@ class WebServer:
         client = httpx.Client(base_url=self.url, timeout=30, **options)
         self.clients.append(client)
         return client
+
+    def logged(self, run_id: str) -> list[Any]:
+        """Every event the run's log holds (a read that finds events returns without waiting)."""
+        with ThreadPoolExecutor(1) as pool:
+            read = pool.submit(asyncio.run, self.web.log.read(run_id, 0, 0)).result()
+        return list(read.events)
 
     def engine_idle(self) -> bool:
         """No generation running in the engine (the server's own counter)."""
