@@ -123,7 +123,10 @@ def run_web(args: argparse.Namespace) -> int:
         sock.close()
         print(f"streamchat: cannot start: {exc}", file=sys.stderr)
         return 2
-    url = page_url(args.host, port, web.guard, getattr(args, "conversation", None))
+    opened = getattr(args, "conversation", None)
+    if getattr(args, "continue_", False) and not opened:  # -c: open the last conversation
+        opened = web.chats.store.last_conversation_id()
+    url = page_url(args.host, port, web.guard, opened)
     print(f"streamchat {__version__} web chat on {where}")
     print(f"  open {url}", flush=True)
     if web.guard.token:

@@ -438,8 +438,8 @@ function renderUsage() {
   const totals = usage?.totals ?? {input_tokens: 0, output_tokens: 0, cost: 0, turns: 0};
   const rows = [
     ["Replies", String(totals.turns ?? 0)],
-    ["Input", `${compact(totals.input_tokens)} tokens`],
-    ["Output", `${compact(totals.output_tokens)} tokens`],
+    ["Input tokens", compact(totals.input_tokens)],
+    ["Output tokens", compact(totals.output_tokens)],
     ["Cost", state.config?.local ? "$0.00 (local)" : formatCost(totals.cost)],
   ];
   els.totals.replaceChildren(...rows.flatMap(([k, v]) => {
