@@ -26,11 +26,11 @@ from web_page import (
     send,
     shrinks,
     start_cli,
-    start_web,
     wait_reply_text,
     wait_status,
     wait_until,
     watch_growth,
+    web_servers,
 )
 
 from streamchat.chat.store import Store
@@ -66,18 +66,7 @@ def page(context: BrowserContext) -> Page:
 
 @pytest.fixture
 def web(tmp_path: Path) -> Iterator[Callable[..., WebServer]]:
-    started: list[WebServer] = []
-
-    def start(script: Any = "Hello from the web chat.", **options: Any) -> WebServer:
-        home = tmp_path / f"home{len(started)}"
-        home.mkdir()
-        server = start_web(script, home, **options)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.close()
+    yield from web_servers(tmp_path)
 
 
 def wait_replies(page: Page, count: int, status: str, timeout: float = 30_000) -> None:

@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Locator, Page, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "web"))
 
-from web_harness import WebServer, start_web, wait_until
+from web_harness import WebServer, start_web, wait_until, web_servers
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -28,7 +28,16 @@ CHROMIUM_ARGS = [
 ]
 EXE = str(Path(sys.executable).with_name("streamchat"))
 
-__all__ = ["CHROMIUM", "EXE", "CutProxy", "WebServer", "browser_session", "start_web", "wait_until"]
+__all__ = [
+    "CHROMIUM",
+    "EXE",
+    "CutProxy",
+    "WebServer",
+    "browser_session",
+    "start_web",
+    "wait_until",
+    "web_servers",
+]
 
 
 @contextlib.contextmanager

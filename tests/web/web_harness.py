@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from concurrent.futures import ThreadPoolExecutor
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,3 +128,19 @@ def start_web(script: Any, home: Path, *, chunk: int = 4, rate: float = 0.0, gua
     url = thread.start()
     chats.bind(anthropic.Anthropic(api_key="local", base_url=url, max_retries=0))
     return WebServer(url, engine, api_app.app.state.api, web, store, thread)
+
+
+def web_servers(tmp_path: Path) -> Iterator[Callable[..., WebServer]]:
+    """A `start(script, **options)` that starts servers in their own homes; all stop at the end."""
+    started: list[WebServer] = []
+
+    def start(script: Any = "Hello from the web chat.", **options: Any) -> WebServer:
+        home = tmp_path / f"home{len(started)}"
+        home.mkdir()
+        server = start_web(script, home, **options)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.close()

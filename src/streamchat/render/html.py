@@ -30,7 +30,7 @@ from pygments.lexers import get_lexer_by_name  # type: ignore[import-untyped]
 from pygments.lexers.special import TextLexer  # type: ignore[import-untyped]
 from pygments.util import ClassNotFound  # type: ignore[import-untyped]
 
-from .blocks import Block, commit_blocks, markdown_parser, normalize, split_blocks
+from .blocks import Block, StreamNormalizer, commit_blocks, markdown_parser, normalize, split_blocks
 
 LINK_REL = "noopener noreferrer nofollow"
 _LINK_SCHEMES = ("http:", "https:", "mailto:")
@@ -185,7 +185,7 @@ class HtmlStream:
 
     def __init__(self) -> None:
         self._pending = ""  # normalized text after the committed blocks
-        self._carry_cr = False  # a piece ended in CR: it may be the first half of CR LF
+        self._normalizer = StreamNormalizer()
         self._lines_arrived = False  # a newline arrived since the last commit
         self._tail_source: str | None = None  # the tail as last rendered
         self._done = False
@@ -194,13 +194,8 @@ class HtmlStream:
         """Add a piece of the text."""
         if self._done:
             raise RuntimeError("feed() after finish()")
-        if self._carry_cr:
-            chunk = "\r" + chunk
-        self._carry_cr = chunk.endswith("\r")
-        if self._carry_cr:
-            chunk = chunk[:-1]
-        if chunk:
-            text = normalize(chunk)
+        text = self._normalizer.push(chunk)
+        if text:
             self._lines_arrived = self._lines_arrived or "\n" in text
             self._pending += text
 
@@ -228,9 +223,7 @@ class HtmlStream:
         if self._done:
             return HtmlFrame((), None)
         self._done = True
-        if self._carry_cr:
-            self._pending += "\n"
-            self._carry_cr = False
+        self._pending += self._normalizer.end()
         blocks = tuple(block_html(block) for block in split_blocks(self._pending))
         self._pending = ""
         self._tail_source = ""
