@@ -11,18 +11,15 @@ import argparse
 import os
 import sys
 import webbrowser
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anthropic
-
-from .. import __version__
-from ..chat.store import default_store
 from ..terminal.commands import add_conversation_options
-from ..terminal.endpoint import ChatSettings, SetupError, open_endpoint, resolve_settings
-from ..terminal.session import load_toolset
-from .app import WebChat, api_counters, compose
-from .chats import ChatDefaults, Chats
-from .security import Guard, is_loopback
+from ..terminal.endpoint import ChatSettings, SetupError, resolve_settings
+
+if TYPE_CHECKING:  # the server's modules load only when a server starts, not for every command
+    from .app import WebChat
+    from .chats import ChatDefaults
+    from .security import Guard
 
 _WILDCARDS = {"", "0.0.0.0", "::"}
 
@@ -66,6 +63,8 @@ def page_url(host: str, port: int, guard: Guard, conversation: str | None = None
 
 def chat_defaults(chat: ChatSettings, args: argparse.Namespace, model: str, local: bool) -> ChatDefaults:
     """What new conversations start with, from the merged settings."""
+    from .chats import ChatDefaults
+
     return ChatDefaults(
         model=model, system=chat.system, persona=getattr(args, "persona", None), thinking=chat.thinking,
         max_tokens=chat.max_tokens, max_turns=chat.max_turns, max_context_tokens=chat.max_context_tokens,
@@ -76,6 +75,14 @@ def chat_defaults(chat: ChatSettings, args: argparse.Namespace, model: str, loca
 def local_web_app(engine: Any, api_app: Any, args: argparse.Namespace, host: str, port: int,
                   chat: ChatSettings | None = None) -> tuple[Any, WebChat]:  # fmt: skip
     """The web chat on the local engine beside its `/v1` app; its SDK client calls this same server."""
+    import anthropic
+
+    from ..chat.store import default_store
+    from ..terminal.session import load_toolset
+    from .app import WebChat, api_counters, compose
+    from .chats import Chats
+    from .security import Guard
+
     chat = chat if chat is not None else resolve_settings(args)
     key = getattr(args, "api_key", None) or "local"  # the local server's own --api-key, never a real one
     client = anthropic.Anthropic(api_key=key, base_url=self_url(host, port))
@@ -88,10 +95,17 @@ def local_web_app(engine: Any, api_app: Any, args: argparse.Namespace, host: str
 
 def run_web(args: argparse.Namespace) -> int:
     """`streamchat web`: start the server, print the page's URL, serve until Ctrl-C."""
+    from .. import __version__
+    from ..chat.store import default_store
     from ..engines import engine_from_args
     from ..server import ServerSettings, create_app
     from ..server.app import model_created_at
     from ..server.run import listen, serve
+    from ..terminal.endpoint import open_endpoint
+    from ..terminal.session import load_toolset
+    from .app import WebChat, compose
+    from .chats import Chats
+    from .security import Guard
 
     try:
         chat = resolve_settings(args)
@@ -144,6 +158,8 @@ def run_web(args: argparse.Namespace) -> int:
 
 def print_page_url(host: str, port: int, web: WebChat) -> None:
     """`streamchat serve`'s line about the page."""
+    from .security import is_loopback
+
     print(f"  web chat: {page_url(host, port, web.guard)}", flush=True)
     if web.guard.token and not is_loopback(host):
         print("  (the token in this URL is the only way into the web chat: keep it private)", flush=True)

@@ -225,7 +225,7 @@ function applyMeta(article, a) {
   article._pinned = Boolean(a.pinned);
   article.classList.toggle("outside-window", !a.in_window);
   article.querySelector(".window-note").hidden = Boolean(a.in_window);
-  setStatus(article, a.status, a.status === "error" ? "see the server's message" : null);
+  setStatus(article, a.status, null);
   if (a.role === "assistant") setUsage(article, a.usage, a.cost);
 }
 
@@ -512,7 +512,13 @@ async function openConversation(id, {push = false} = {}) {
   renderUsage();
   renderStatus();
   showWelcome();
-  if (data.run) attachRun(data.run.id, data.run.position, {after: 0, kind: data.run.kind});
+  if (data.run && goneRuns.has(data.run.id)) {
+    // Its events can no longer be had (the log was trimmed): show it from the store when it ends.
+    toast("This reply is still running; it will show here when it finishes.");
+    setTimeout(() => { if (state.conversation?.id === id && !state.run) openConversation(id); }, 2000);
+  } else if (data.run) {
+    attachRun(data.run.id, data.run.position, {after: 0, kind: data.run.kind});
+  }
   refreshActions();
   loadList();
   requestAnimationFrame(() => { els.transcript.scrollTop = els.transcript.scrollHeight; });
@@ -622,8 +628,11 @@ function onRunEnd(run, data) {
   loadList();
 }
 
+const goneRuns = new Set();
+
 function onRunGone(run) {
   if (state.run !== run) return;
+  goneRuns.add(run.id);
   // The log no longer holds what we need: the store has the reply.
   state.run = null;
   setRunning(false);
