@@ -211,7 +211,10 @@ class ReplyEncoder:
             if kind in ("text", "thinking"):
                 events += self._start_part(str(kind), thinking_html() if kind == "thinking" else "")
                 assert self._open is not None and self._open.stream is not None
-                self._open.stream.feed(str(block.get(kind) or ""))
+                body = str(block.get(kind) or "")
+                if last and kind == "text":  # the prefill the continuation follows ends in no whitespace
+                    body = body.rstrip()
+                self._open.stream.feed(body)
                 frame = self._open.stream.frame()
                 events += self._frame_events(self._open, frame)
                 if last and kind == "text":
