@@ -41,8 +41,10 @@ RICH = (SCRIPTS / "rich.md").read_text()
 LONG = "\n\n".join(f"Paragraph {n}: " + "streaming words " * 12 for n in range(120))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One Chromium for all the browser tests (they are this module); it ends with them, and with it
+    Playwright's event loop, which would otherwise keep later tests from running their own."""
     with browser_session() as browser:
         yield browser
 

@@ -42,7 +42,7 @@ __all__ = [
 
 @contextlib.contextmanager
 def browser_session() -> Iterator[Browser]:
-    """One headless Chromium (Debian's) for a whole test session."""
+    """One headless Chromium (Debian's), driven by Playwright's sync API."""
     if not os.path.exists(CHROMIUM):
         raise RuntimeError(f"{CHROMIUM} is missing: `make test` installs it (apt-get install -y chromium)")
     with sync_playwright() as playwright:
