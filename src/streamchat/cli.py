@@ -1,4 +1,4 @@
-"""The `streamchat` command: chat (default), ask, serve, web, history, models."""
+"""The `streamchat` command: chat (default), ask, serve, web, history, models, export."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from . import __version__
 from .engines import add_engine_options
 
-COMMANDS = ("chat", "ask", "serve", "web", "history", "models")
+COMMANDS = ("chat", "ask", "serve", "web", "history", "models", "export")
 
 
 def build_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -68,12 +68,58 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- export: a saved conversation as Markdown or JSON (chat.export) ---------------------------------
+
+
+def build_export_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    export = sub.add_parser("export", help="print or save a conversation as Markdown or JSON")
+    export.add_argument("id", metavar="ID", help="the conversation (`streamchat history` lists them)")
+    export.add_argument("--format", choices=("md", "json"),
+                        help="md: a transcript to read (default); json: everything, to keep")  # fmt: skip
+    export.add_argument("-o", "--output", metavar="FILE",
+                        help="write FILE instead of stdout (a .json name means --format json)")  # fmt: skip
+    export.set_defaults(handler=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """`streamchat export ID`: 0, or 1 with one line on stderr (unknown id, unwritable file)."""
+    import json
+    from pathlib import Path
+
+    from .chat.export import export_json, export_markdown
+    from .chat.store import default_store
+
+    with default_store() as store:
+        try:
+            saved = store.load(args.id)
+        except KeyError:
+            print(f"streamchat: no saved conversation {args.id!r} (`streamchat history` lists them)",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+    to_file = args.output not in (None, "-")
+    as_json = args.format == "json" or (args.format is None and to_file and args.output.endswith(".json"))
+    if as_json:
+        text = json.dumps(export_json(saved), ensure_ascii=False, indent=2) + "\n"
+    else:
+        text = export_markdown(saved)
+    if not to_file:
+        sys.stdout.write(text)
+        return 0
+    try:
+        Path(args.output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"streamchat: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     description = "Streaming chat over the Anthropic Messages API."
     parser = argparse.ArgumentParser(prog="streamchat", description=description)
     parser.add_argument("--version", action="version", version=f"streamchat {__version__}")
     sub = parser.add_subparsers(dest="command")
     build_serve_parser(sub)
+    build_export_parser(sub)
     models = sub.add_parser("models", help="list the models of the configured endpoint")
     models.add_argument("--base-url")
     try:

@@ -266,9 +266,11 @@ class StreamingMessage(Response):
                 raise exc
 
     async def _stream(self, send: Send) -> None:
+        # Headers before the wait for a slot: a queued client holds a response it can close to leave
+        # the queue (a 529 was decided before this response existed).
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         await self.ticket
         # message_start goes out before the engine starts, so the first byte never waits on it
-        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         state = self.state
         await send({"type": "http.response.body", "body": encode_sse(start(state)), "more_body": True})
         gen = self.generation = self.api.start_generation(self.parsed)
