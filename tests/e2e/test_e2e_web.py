@@ -126,6 +126,23 @@ def test_stop_stops_the_engine_and_survives_a_reload(page: Page, web: Any) -> No
     assert len(server.engine.runs) == 1
 
 
+def test_continue_picks_up_where_the_reply_stopped(page: Page, web: Any) -> None:
+    server = web(LONG[:3000], chunk=4, rate=150, max_tokens=4096)
+    page.goto(server.url)
+    send(page, "Talk for a while")
+    wait_reply_text(page, 60)
+    page.get_by_role("button", name="Stop").click()
+    wait_status(page, "interrupted")
+    watch_growth(page)
+    page.get_by_role("button", name="Continue").click()
+    wait_status(page, "complete")
+    assert_final_dom(page, LONG[:3000])  # the partial reply and its continuation, one message
+    assert page.locator('article[data-role="assistant"]').count() == 1
+    cid = server.store.list_conversations()[0].id
+    (_, reply) = server.store.load(cid).messages
+    assert reply.status == "complete" and reply.content[0]["text"] == LONG[:3000]
+
+
 def test_reload_mid_reply_resumes_the_live_reply(page: Page, web: Any) -> None:
     server = web(RICH, chunk=2, rate=250)
     page.goto(server.url)

@@ -326,3 +326,24 @@ def test_health_reports_runs_and_generations(web: Any) -> None:
     read_events(client, started["run_id"])
     wait_until(lambda: client.get("/api/health").json()["generations_running"] == 0)
     assert json.dumps(client.get("/api/health").json())
+
+
+def test_continue_finishes_an_interrupted_reply_in_the_same_message(web: Any) -> None:
+    text = "word " * 300 + "THE END."
+    server = web(text, chunk=5, rate=300, max_tokens=4096)
+    client = server.client()
+    started = start_reply(client)
+    cid = started["conversation_id"]
+    read_events(client, started["run_id"], stop=lambda e: e.data.get("chars", 0) > 100)
+    client.post(f"/api/runs/{started['run_id']}/stop")
+    read_events(client, started["run_id"])
+    partial = saved_reply(server, cid).content[0]["text"]
+    assert saved_reply(server, cid).status == "interrupted" and not partial.endswith("THE END.")
+    continued = client.post(f"/api/conversations/{cid}/continue")
+    assert continued.status_code == 202 and continued.json()["position"] == 1
+    events = read_events(client, continued.json()["run_id"])
+    assert events[-1].data["status"] == "complete"
+    assert [e.data["part"] for e in events if e.type == "part"] == [0]  # the same text part goes on
+    assert final_html(events) == render_html(text)
+    messages = server.store.load(cid).messages
+    assert len(messages) == 2 and messages[1].status == "complete" and messages[1].content[0]["text"] == text

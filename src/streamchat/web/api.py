@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .. import __version__
+from ..chat import export
 from ..chat.conversation import Conversation, Reply
-from . import compat
 from .chats import Chats
 from .runs import Run, RunConflict, Runs
 from .sse import event_stream, resume_point
@@ -113,9 +113,8 @@ class WebAPI:
             return run
 
         def prepare() -> tuple[Run, Conversation, Reply, int, list[dict[str, Any]] | None]:
-            new_settings: dict[str, Any] | None = None
             if conversation_id is None:
-                conv, new_settings = chats.new(settings or {})
+                conv = chats.new(settings or {})
                 run = claim(conv.id)  # a new conversation: nothing else can be running in it
                 conv.confirm = run.confirm
             else:
@@ -129,8 +128,6 @@ class WebAPI:
                     raise conflict("there is no interrupted or failed reply to continue")
                 position, seed = len(conv.messages) - 1, list(last.content)
             reply = act(conv)
-            if new_settings is not None:
-                chats.save_settings(conv.id, new_settings)
             if kind != "continue":
                 position = len(conv.messages)
             return run, conv, reply, position, seed
@@ -184,7 +181,8 @@ class WebAPI:
     async def continue_reply(self, request: Request) -> Response:
         """POST /api/conversations/{id}/continue: an interrupted or failed reply goes on."""
         await read_body(request)
-        started = await self._start(request.path_params["cid"], "continue", compat.continue_reply)
+        cid = request.path_params["cid"]
+        started = await self._start(cid, "continue", lambda conv: conv.continue_reply())
         return JSONResponse(started, status_code=202)
 
     async def edit(self, request: Request) -> Response:
@@ -192,7 +190,7 @@ class WebAPI:
         body = await read_body(request)
         text = message_text(body)
         cid = request.path_params["cid"]
-        started = await self._start(cid, "edit", lambda conv: compat.edit_last(conv, text))
+        started = await self._start(cid, "edit", lambda conv: conv.edit_last(text))
         return JSONResponse(started, status_code=202)
 
     def _run(self, request: Request) -> Run:
@@ -250,8 +248,11 @@ class WebAPI:
 
         def find() -> list[dict[str, Any]]:
             if query:
-                return compat.search(store, query, limit)
-            return [self.chats.describe(info) for info in compat.list_conversations(store, limit, offset)]
+                hits = store.search(query, limit=limit)
+                return [{"id": h.conversation_id, "title": h.title, "snippet": h.snippet,
+                         "updated_at": h.updated_at} for h in hits]  # fmt: skip
+            rows = store.list_conversations(limit=limit, offset=offset)
+            return [self.chats.describe(info) for info in rows]
 
         rows = await asyncio.to_thread(find)
         for row in rows:
@@ -346,13 +347,13 @@ class WebAPI:
             raise bad_request("`format` is md or json")
         cid = request.path_params["cid"]
         saved = await self._call(lambda: self.chats.store.load(cid))
-        exported = compat.export(saved, fmt)
         name = f"streamchat-{cid}.{fmt}"
         disposition = {"content-disposition": f'attachment; filename="{name}"'}
         if fmt == "json":
-            return Response(json.dumps(exported, ensure_ascii=False, indent=2), media_type="application/json",
-                            headers=disposition)  # fmt: skip
-        return Response(str(exported), media_type="text/markdown; charset=utf-8", headers=disposition)
+            text = json.dumps(export.export_json(saved), ensure_ascii=False, indent=2)
+            return Response(text, media_type="application/json", headers=disposition)
+        return Response(export.export_markdown(saved), media_type="text/markdown; charset=utf-8",
+                        headers=disposition)  # fmt: skip
 
     # -- the server ------------------------------------------------------------------------------
 

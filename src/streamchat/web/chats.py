@@ -15,8 +15,8 @@ import anthropic
 
 from ..chat import pricing
 from ..chat.conversation import ChatMessage, Confirm, Conversation, ConversationOptions
+from ..chat.usage import conversation_totals, usage_series
 from ..chat.window import is_user_text
-from . import compat
 from .protocol import content_html, user_html
 
 
@@ -121,9 +121,11 @@ class Chats:
     def options_for(self, model: str, system: str, settings: dict[str, Any]) -> ConversationOptions:
         """A conversation's knobs: its own model, persona and thinking; the server's limits."""
         d = self.defaults
+        persona = settings.get("persona")
         return ConversationOptions(
             model=d.model if d.local or not model else model,
             system=system,
+            persona=persona if isinstance(persona, str) and persona in d.personas else None,
             max_tokens=d.max_tokens,
             max_turns=d.max_turns,
             max_context_tokens=d.max_context_tokens,
@@ -137,18 +139,15 @@ class Chats:
         info = self.store.get_conversation(conversation_id)
         if info is None:
             raise KeyError(conversation_id)
-        options = self.options_for(info.model, info.system, compat.settings_of(info))
+        options = self.options_for(info.model, info.system, info.settings)
         conv = Conversation.resume(self._client(), self.store, conversation_id, replace(options),
                                    tools=self.tools, confirm=confirm)  # fmt: skip
         if conv.options.model != options.model:  # the local server serves its one model
             conv.set_model(options.model)
         return conv
 
-    def new(
-        self, settings: dict[str, Any], confirm: Confirm | None = None
-    ) -> tuple[Conversation, dict[str, Any]]:
-        """A new conversation (saved with its first message) with the page's chosen settings, and
-        the settings to save once its row exists."""
+    def new(self, settings: dict[str, Any], confirm: Confirm | None = None) -> Conversation:
+        """A new conversation (saved, with its settings, when its first message is sent)."""
         d = self.defaults
         persona = settings.get("persona") if settings.get("persona") in d.personas else None
         system = settings.get("system")
@@ -156,38 +155,32 @@ class Chats:
             system = d.personas[persona] if persona else d.system
         model = settings.get("model") if isinstance(settings.get("model"), str) else d.model
         thinking = bool(settings.get("thinking", d.thinking))
-        options = self.options_for(str(model), system, {"thinking": thinking})
-        conv = Conversation(self._client(), options, self.store, tools=self.tools, confirm=confirm)
-        return conv, {"thinking": thinking, "persona": persona}
-
-    def save_settings(self, conversation_id: str, settings: dict[str, Any]) -> None:
-        """Store a conversation's settings (after its first message created it)."""
-        compat.update_conversation(self.store, conversation_id, settings=settings)
+        options = self.options_for(str(model), system, {"thinking": thinking, "persona": persona})
+        return Conversation(self._client(), options, self.store, tools=self.tools, confirm=confirm)
 
     def update(self, conversation_id: str, changes: dict[str, Any]) -> None:
         """Rename, or change persona, model, thinking (KeyError when there is no such conversation)."""
         info = self.store.get_conversation(conversation_id)
         if info is None:
             raise KeyError(conversation_id)
-        settings = dict(compat.settings_of(info))
+        patch: dict[str, Any] = {}  # merged into the saved settings
         if "thinking" in changes:
-            settings["thinking"] = bool(changes["thinking"])
+            patch["thinking"] = bool(changes["thinking"])
         if "persona" in changes:
             persona = changes["persona"]
-            settings["persona"] = persona if persona in self.defaults.personas else None
+            patch["persona"] = persona if persona in self.defaults.personas else None
             if persona in self.defaults.personas and "system" not in changes:
                 changes = {**changes, "system": self.defaults.personas[persona]}
-        touched = "thinking" in changes or "persona" in changes
-        compat.update_conversation(
-            self.store, conversation_id, title=changes.get("title"), system=changes.get("system"),
-            model=changes.get("model"), settings=settings if touched else None,
+        self.store.update_conversation(
+            conversation_id, title=changes.get("title"), system=changes.get("system"),
+            model=changes.get("model"), settings=patch or None,
         )  # fmt: skip
 
     # -- what the page shows ------------------------------------------------------------------------
 
     def describe(self, info: Any) -> dict[str, Any]:
         """A conversation's row as the page lists it."""
-        settings = compat.settings_of(info)
+        settings = info.settings
         return {
             "id": info.id, "title": info.title or "Untitled", "model": info.model, "system": info.system,
             "updated_at": info.updated_at, "created_at": info.created_at, "messages": info.messages,
@@ -244,26 +237,22 @@ class Chats:
 
     def usage_summary(self, model: str, messages: list[ChatMessage]) -> dict[str, Any]:
         """Input and output tokens and cost per reply (the chart), totals, and the context used."""
-        series = []
-        totals = dict.fromkeys(("input_tokens", "output_tokens", "cache_creation_input_tokens",
-                                "cache_read_input_tokens"), 0)  # fmt: skip
-        cost: float | None = 0.0
+        local = self.defaults.local
+        series = [{"index": t.index, "input_tokens": t.input_tokens, "output_tokens": t.output_tokens,
+                   "cost": t.cost} for t in usage_series(messages, model, local=local)]  # fmt: skip
+        totals = conversation_totals(messages, model, local=local)
         context: int | None = None
-        for turn in group_turns(messages):
-            if turn.role != "assistant":
-                continue
-            usage = turn.usage
-            turn_cost = pricing.cost(model, usage, local=self.defaults.local)
-            series.append({"index": turn.index, "input_tokens": usage["input_tokens"],
-                           "output_tokens": usage["output_tokens"], "cost": turn_cost})  # fmt: skip
-            for key in totals:
-                totals[key] += usage[key]
-            cost = None if cost is None or turn_cost is None else cost + turn_cost
-            last_round = [m for m in turn.messages if m.role == "assistant" and m.usage]
-            if last_round:  # the last request's input is what the window held
-                context = int((last_round[-1].usage or {}).get("input_tokens") or 0) or context
-        return {"series": series, "totals": {**totals, "cost": cost, "turns": len(series)},
-                "context_tokens": context, "budget": self.defaults.max_context_tokens}  # fmt: skip
+        for message in reversed(messages):  # the last request's input is what the window held
+            if message.role == "assistant" and message.usage and message.usage.get("input_tokens"):
+                context = int(message.usage["input_tokens"])
+                break
+        return {
+            "series": series, "context_tokens": context, "budget": self.defaults.max_context_tokens,
+            "totals": {"input_tokens": totals.input_tokens, "output_tokens": totals.output_tokens,
+                       "cache_creation_input_tokens": totals.cache_creation_input_tokens,
+                       "cache_read_input_tokens": totals.cache_read_input_tokens, "cost": totals.cost,
+                       "turns": totals.turns},
+        }  # fmt: skip
 
     def models(self) -> list[dict[str, Any]]:
         """The endpoint's models (`/v1/models`), asked once; the configured model when it cannot say."""
