@@ -440,7 +440,7 @@ function renderUsage() {
     ["Replies", String(totals.turns ?? 0)],
     ["Input tokens", compact(totals.input_tokens)],
     ["Output tokens", compact(totals.output_tokens)],
-    ["Cost", state.config?.local ? "$0.00 (local)" : formatCost(totals.cost)],
+    ["Cost", state.config?.local ? "$0.00" : formatCost(totals.cost)],
   ];
   els.totals.replaceChildren(...rows.flatMap(([k, v]) => {
     const dt = document.createElement("dt");
