@@ -1,4 +1,4 @@
-"""The `streamchat` command: chat (default), ask, serve, history, models, export."""
+"""The `streamchat` command: chat (default), ask, serve, web, history, models, export."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from . import __version__
 from .engines import add_engine_options
 
-COMMANDS = ("chat", "ask", "serve", "history", "models", "export")
+COMMANDS = ("chat", "ask", "serve", "web", "history", "models", "export")
 
 
 def build_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    serve = sub.add_parser("serve", help="serve the Anthropic Messages API on a local model")
+    serve = sub.add_parser("serve", help="serve the Messages API and the web chat on a local model")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--model", dest="model_path", metavar="PATH",
@@ -24,6 +24,8 @@ def build_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
                             "env STREAMCHAT_SERVER_API_KEY")  # fmt: skip
     serve.add_argument("--max-queue", type=int, default=16, help="requests that may wait for the model")
     add_engine_options(serve)
+    serve.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                       help="another host name the web chat may be reached by (behind a proxy)")  # fmt: skip
     serve.set_defaults(model_path=None)
 
 
@@ -54,9 +56,14 @@ def run_serve(args: argparse.Namespace) -> int:
     print(f"  ANTHROPIC_BASE_URL={url} ANTHROPIC_API_KEY={key} python -c \"import anthropic; "
           f"print(anthropic.Anthropic().messages.create(model='{engine.model_id}', max_tokens=64, "
           f"messages=[{{'role':'user','content':'Hello'}}]).content[0].text)\"", flush=True)  # fmt: skip
+    from .web.command import local_web_app, print_page_url
+
+    app, web = local_web_app(engine, create_app(engine, settings), args, args.host, port)
+    print_page_url(args.host, port, web)
     try:
-        serve(create_app(engine, settings), sock)
+        serve(app, sock)
     finally:
+        web.runs.stop_all()
         engine.close()
     return 0
 
@@ -121,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_chat_commands(sub)
+        from .web.command import add_web_command
+
+        add_web_command(sub)
     return parser
 
 
