@@ -21,7 +21,7 @@ API_KEY = "sk-test-local"
 USER = [{"role": "user", "content": "Hello"}]
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
+def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
     """Wait for a condition another thread makes true (polled; fails after `timeout`)."""
     deadline = time.monotonic() + timeout
     pause = threading.Event()
