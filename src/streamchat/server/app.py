@@ -26,8 +26,9 @@ from ..api.errors import (
     new_id,
 )
 from ..api.request import MessagesRequest, parse_json_body, parse_messages_request
-from ..api.stream import StreamState, apply_event, encode_sse, start, step
+from ..api.stream import Finish, Part, StreamState, apply_event, encode_sse, start, step
 from ..engines.base import Engine
+from ..engines.grammar import unsupported_schema_feature
 from .admission import Admission
 from .generation import EngineFailure, Generation
 
@@ -114,12 +115,18 @@ class MessagesAPI:
             chunks.append(chunk)
         return parse_json_body(b"".join(chunks))
 
-    def check_supported(self, parsed: MessagesRequest) -> None:
+    async def parse(self, request: Request, *, count_only: bool) -> MessagesRequest:
+        """The request's body, validated (the SDK's beta types for `?beta=true`) and supported here."""
+        beta = request.query_params.get("beta") == "true"
+        parsed = parse_messages_request(await self.read_json(request), count_only=count_only, beta=beta)
         if parsed.has_media() and not self.engine.accepts_media:
             raise InvalidRequestError(
                 f"{self.engine.model_id} is a text-only model: "
                 "image and document content blocks are not supported"
             )
+        if parsed.output_format is not None and (problem := unsupported_schema_feature(parsed.output_format)):
+            raise InvalidRequestError(problem)
+        return parsed
 
     def model_info(self) -> dict[str, Any]:
         window = getattr(self.engine, "context_window", None)
@@ -140,8 +147,7 @@ class MessagesAPI:
     async def messages(self, request: Request) -> Response:
         request_id = _request_id(request)
         self.check_auth(request)
-        parsed = parse_messages_request(await self.read_json(request))
-        self.check_supported(parsed)
+        parsed = await self.parse(request, count_only=False)
         input_tokens = self.engine.count_tokens(parsed)
         window = getattr(self.engine, "context_window", None)
         if window and input_tokens >= window:
@@ -160,7 +166,7 @@ class MessagesAPI:
             self.generations_running -= 1
             self.admission.release()
 
-        gen = Generation(self.engine, parsed, on_exit)
+        gen = Generation(self.engine if parsed.max_tokens else _NO_OUTPUT, parsed, on_exit)
         gen.start()
         return gen
 
@@ -205,8 +211,7 @@ class MessagesAPI:
 
     async def count_tokens(self, request: Request) -> Response:
         self.check_auth(request)
-        parsed = parse_messages_request(await self.read_json(request), count_only=True)
-        self.check_supported(parsed)
+        parsed = await self.parse(request, count_only=True)
         return JSONResponse({"input_tokens": self.engine.count_tokens(parsed)})
 
     async def list_models(self, request: Request) -> Response:
@@ -221,6 +226,17 @@ class MessagesAPI:
         if model_id != self.engine.model_id:
             raise NotFoundError(f"model: {model_id} (this server serves {self.engine.model_id})")
         return JSONResponse(self.model_info())
+
+
+class _NoOutput:
+    """`max_tokens: 0` (the API's way to warm a prompt cache): the reply stops before its first token."""
+
+    def generate(self, request: MessagesRequest, cancel: Any) -> Any:
+        parts: list[Part] = [Finish("max_tokens", 0)]
+        return iter(parts)
+
+
+_NO_OUTPUT: Any = _NoOutput()
 
 
 async def _wait_disconnect(receive: Receive) -> None:
