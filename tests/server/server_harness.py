@@ -14,7 +14,7 @@ import anthropic
 from streamchat.api.request import MessagesRequest
 from streamchat.api.stream import Part
 from streamchat.engines.script import ScriptEngine, parse_script
-from streamchat.server import ServerThread
+from streamchat.server import ServerSettings, ServerThread, create_app
 from streamchat.server.app import MessagesAPI
 
 API_KEY = "sk-test-local"
@@ -136,3 +136,32 @@ class Served:
         """No generation running or waiting, every slot free."""
         admission = self.api.admission
         return self.api.generations_running == 0 and admission.active == 0 and admission.waiting == 0
+
+
+Serve = Callable[..., Served]
+
+
+def running_servers() -> Iterator[Serve]:
+    """Yield `serve(script, chunk=, rate=, max_concurrency=, engine=, **ServerSettings fields)`, which
+    starts a real server (over a RecordingEngine unless `engine` is given); stops them all after."""
+    started: list[ServerThread] = []
+
+    def start(
+        script: Any = "Hello from the script engine.",
+        *,
+        chunk: int = 4,
+        rate: float = 0.0,
+        max_concurrency: int | None = None,
+        engine: Any = None,
+        **settings: Any,
+    ) -> Served:
+        engine = engine or RecordingEngine(script, chunk=chunk, rate=rate, max_concurrency=max_concurrency)
+        app = create_app(engine, ServerSettings(**settings))
+        thread = ServerThread(app)
+        url = thread.start()
+        started.append(thread)
+        return Served(url, app.app.state.api, engine, thread)
+
+    yield start
+    for thread in started:
+        thread.stop()
