@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from npm_project import HERE, npm_ci, quiet_env
-from server_harness import API_KEY, RecordingEngine
+from client_harness import HERE, RequestLog, npm_ci, quiet_env
+from server_harness import API_KEY
 
 from streamchat.api.request import MessagesRequest
-from streamchat.api.stream import Part
 
 PROJECT = HERE / "claude_code"
 CLAUDE = PROJECT / "node_modules" / "@anthropic-ai" / "claude-code" / "bin" / "claude.exe"
@@ -32,20 +29,6 @@ def claude() -> Path:
         magic = binary.read(4)
     assert magic == b"\x7fELF", "bin/claude.exe is still the placeholder: the postinstall script did not run"
     return CLAUDE
-
-
-class RequestLog(RecordingEngine):
-    """A RecordingEngine that also keeps every request it was asked to answer."""
-
-    def __init__(self, script: Any) -> None:
-        super().__init__(script, chunk=7)
-        self.requests: list[MessagesRequest] = []
-        self._lock = threading.Lock()
-
-    def generate(self, request: MessagesRequest, cancel: threading.Event) -> Iterator[Part]:
-        with self._lock:
-            self.requests.append(request)
-        yield from super().generate(request, cancel)
 
 
 def run_claude(claude: Path, url: str, prompt: str, workdir: Path, *extra: str,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -165,3 +169,18 @@ def running_servers() -> Iterator[Serve]:
     yield start
     for thread in started:
         thread.stop()
+
+
+def npm_ci(project: Path) -> None:
+    """Install an npm project from its committed lock file, unless this exact lock is installed already
+    (`make test` runs the same `npm ci` first; this covers a test run on its own)."""
+    digest = hashlib.sha256((project / "package-lock.json").read_bytes()).hexdigest()
+    stamp = project / "node_modules" / ".streamchat-lock"
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    npm = shutil.which("npm")
+    assert npm, "npm (Node.js 20 or newer) is needed for this test"
+    result = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=project, capture_output=True,
+                            text=True, timeout=900)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    stamp.write_text(digest)
