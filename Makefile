@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# npm projects of the tests (official and third-party JS clients), each installed from its lock file
+NPM_PROJECTS := tests/server/ts tests/clients/claude_code tests/clients/vercel_ai
+NPM_STAMPS := $(NPM_PROJECTS:%=%/node_modules/.streamchat-lock)
+
 .PHONY: chat serve test lint bench clean
 
 $(STAMP): pyproject.toml
@@ -12,13 +16,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# npm ci runs the packages' install scripts (Claude Code's postinstall places its native binary);
+# the stamp holds the lock file's hash, as the tests check it
+%/node_modules/.streamchat-lock: %/package-lock.json
+	cd $* && npm ci --no-audit --no-fund
+	sha256sum $*/package-lock.json | cut -d' ' -f1 | tr -d '\n' > $@
+
 chat: $(STAMP)
 	$(BIN)/streamchat
 
 serve: $(STAMP)
 	$(BIN)/streamchat serve
 
-test: $(STAMP)
+test: $(STAMP) $(NPM_STAMPS)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/pytest -q

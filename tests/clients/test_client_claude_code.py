@@ -31,8 +31,11 @@ def claude() -> Path:
     return CLAUDE
 
 
+Lines = list[dict[str, Any]]
+
+
 def run_claude(claude: Path, url: str, prompt: str, workdir: Path, *extra: str,
-               timeout: float = 240) -> tuple[list[dict[str, Any]], subprocess.CompletedProcess[str]]:  # fmt: skip
+               timeout: float = 240) -> tuple[Lines, subprocess.CompletedProcess[str]]:  # fmt: skip
     """`claude -p PROMPT --output-format stream-json --verbose`; its JSON lines and the process."""
     env = quiet_env(url, API_KEY, workdir.parent / "home")
     command = [str(claude), "-p", prompt, "--output-format", "stream-json", "--verbose", *extra]
@@ -46,7 +49,11 @@ def tool_results(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     found = []
     for line in lines:
         if line.get("type") == "user":
-            found += [b for b in line["message"]["content"] if isinstance(b, dict) and b.get("type") == "tool_result"]
+            found += [
+                b
+                for b in line["message"]["content"]
+                if isinstance(b, dict) and b.get("type") == "tool_result"
+            ]
     return found
 
 
@@ -111,7 +118,9 @@ def test_plain_prompt_on_the_builtin_model(claude: Path, serve: Any, tmp_path: P
     try:
         needed = engine.count_tokens(sent)
         print(f"\nClaude Code's first request: {needed} prompt tokens on SmolLM2 ({len(sent.tools)} tools)")
-        assert needed < N_CTX - 2048, f"--n-ctx {N_CTX} no longer holds Claude Code's prompt ({needed} tokens)"
+        assert needed < N_CTX - 2048, (
+            f"--n-ctx {N_CTX} no longer holds Claude Code's prompt ({needed} tokens)"
+        )
         served = serve(engine=engine)
         started = time.monotonic()
         lines, done = run_claude(claude, served.url, prompt, workdir, "--max-turns", "3", timeout=800)

@@ -62,6 +62,7 @@ class MessagesRequest:
     output_format: dict[str, Any] | None = None  # output_config.format.schema: the reply is JSON for it
     effort: str | None = None  # output_config.effort
     extra: dict[str, Any] = field(default_factory=dict)  # accepted fields without a local effect
+    media_path: str | None = None  # where the first image or document block is, in the body as sent
 
     @property
     def prefill(self) -> str:
@@ -75,15 +76,21 @@ class MessagesRequest:
 
     def has_media(self) -> bool:
         """True when any turn holds an image or a document (a text-only model refuses them)."""
-        return any(_has_media(b) for m in self.messages for b in m.content)
+        return self.media_path is not None
 
 
-def _has_media(block: Block) -> bool:
-    if block.get("type") in _MEDIA:
-        return True
-    if block.get("type") == "tool_result" and isinstance(block.get("content"), list):
-        return any(_has_media(b) for b in block["content"])
-    return False
+def _media_path(raw: list[dict[str, Any]]) -> str | None:
+    """The path of the first image or document block, inside tool results too."""
+    for i, message in enumerate(raw):
+        content = message["content"]
+        for j, block in enumerate(content if isinstance(content, list) else ()):
+            if block["type"] in _MEDIA:
+                return f"messages.{i}.content.{j}"
+            inner = block.get("content") if block["type"] == "tool_result" else None
+            for k, part in enumerate(inner if isinstance(inner, list) else ()):
+                if part["type"] in _MEDIA:
+                    return f"messages.{i}.content.{j}.content.{k}"
+    return None
 
 
 def parse_json_body(raw: bytes) -> Any:
@@ -334,4 +341,5 @@ def parse_messages_request(body: Any, *, count_only: bool = False, beta: bool = 
         output_format=_output_format(config, prefill),
         effort=config.get("effort"),
         extra={k: body[k] for k in NO_EFFECT_FIELDS if k in body},
+        media_path=_media_path(body["messages"]),
     )

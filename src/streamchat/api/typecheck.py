@@ -103,7 +103,9 @@ class ScalarShape(Shape):
         if kind not in self.kinds:
             if self.kinds == {"integer"} and kind == "number":
                 if not value.is_integer():
-                    return Problem(path, "Input should be a valid integer, got a number with a fractional part")  # noqa: E501
+                    return Problem(
+                        path, "Input should be a valid integer, got a number with a fractional part"
+                    )
                 value = int(value)
             else:
                 return self._wrong(path)

@@ -217,9 +217,28 @@ def output_format_grammar(schema: dict[str, Any]) -> str:
     `additionalProperties` (structured outputs require `additionalProperties: false` anyway).
     """
     converter = _converter()
-    resolved = converter.resolve_refs(_with_format_patterns(copy.deepcopy(schema)), "output")
+    resolved = converter.resolve_refs(
+        _without_root_ref(_with_format_patterns(copy.deepcopy(schema))), "output"
+    )
     converter.visit(resolved, "")
     return _finish(converter)
+
+
+def _without_root_ref(schema: dict[str, Any]) -> dict[str, Any]:
+    """A root `{"$ref": "#/$defs/X", "$defs": ...}` (pydantic's RootModel) as X itself, beside the defs:
+    the converter resolves a root `$ref` without looking inside the definitions it points into."""
+    for _ in range(len(schema.get("$defs") or ()) + 1):  # a chain of root refs is at most that long
+        ref = schema.get("$ref")
+        if not isinstance(ref, str) or not ref.startswith("#/"):
+            return schema
+        target: Any = schema
+        for part in ref[2:].split("/"):
+            target = target.get(part) if isinstance(target, dict) else None
+        if not isinstance(target, dict):
+            return schema  # the converter reports the broken reference
+        rest = {k: v for k, v in schema.items() if k != "$ref"}
+        schema = {**rest, **{k: v for k, v in target.items() if k not in ("$defs", "definitions")}}
+    return schema
 
 
 class JsonValueEnd:

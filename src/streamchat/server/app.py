@@ -116,12 +116,13 @@ class MessagesAPI:
         return parse_json_body(b"".join(chunks))
 
     async def parse(self, request: Request, *, count_only: bool) -> MessagesRequest:
-        """The request's body, validated (the SDK's beta types for `?beta=true`) and supported here."""
-        beta = request.query_params.get("beta") == "true"
+        """The request's body, validated (against the SDK's beta types when the request is a beta one:
+        `?beta=true`, or an `anthropic-beta` header) and supported here."""
+        beta = request.query_params.get("beta") == "true" or "anthropic-beta" in request.headers
         parsed = parse_messages_request(await self.read_json(request), count_only=count_only, beta=beta)
-        if parsed.has_media() and not self.engine.accepts_media:
+        if parsed.media_path is not None and not self.engine.accepts_media:
             raise InvalidRequestError(
-                f"{self.engine.model_id} is a text-only model: "
+                f"{parsed.media_path}: {self.engine.model_id} is a text-only model: "
                 "image and document content blocks are not supported"
             )
         if parsed.output_format is not None and (problem := unsupported_schema_feature(parsed.output_format)):
