@@ -2,12 +2,13 @@
 (the TypedDicts and models of `anthropic.types`), and mutations that break them.
 
 `body_strategy(TypedDict)` draws bodies that fit the types (not necessarily the API's other rules);
-`mutated(body)` draws one of several breakages: a value of the wrong JSON kind at any depth, a
+`mutate(body, rng)` makes one of several breakages: a value of the wrong JSON kind at any depth, a
 required key removed, unknown keys, a block `type` that is a list or an object, huge numbers.
 """
 
 from __future__ import annotations
 
+import random
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
@@ -168,19 +169,18 @@ def replaced(body: Json, path: tuple[Any, ...], value: Json) -> Json:
     return out_list
 
 
-@st.composite
-def mutated(draw: st.DrawFn, body: dict[str, Json]) -> tuple[dict[str, Json], str]:
-    """`body` broken at one place: (the broken body, what was done)."""
+def mutate(body: dict[str, Json], rng: random.Random) -> tuple[dict[str, Json], str]:
+    """`body` broken at one place, chosen by `rng`: (the broken body, what was done)."""
     where = paths(body)
-    kind = draw(st.sampled_from(["wrong", "drop", "unknown", "wrong", "deep_value"]))
+    kind = rng.choice(["wrong", "wrong", "wrong", "drop", "unknown", "deep"])
     if not where or kind == "unknown":
-        return {**body, draw(st.text(min_size=1, max_size=8)): draw(json_values)}, "unknown field"
-    path = draw(st.sampled_from(where))
+        return {**body, f"unknown_{rng.randrange(99)}": rng.choice(WRONG_VALUES)}, "unknown field"
+    path = rng.choice(where)
     if kind == "drop":
         return replaced(body, path, ...), f"removed {path}"
-    if kind == "deep_value":
+    if kind == "deep":
         nested: Json = "leaf"
-        for _ in range(draw(st.integers(50, 400))):
-            nested = [nested] if draw(st.booleans()) else {"a": nested}
+        for _ in range(rng.randint(50, 400)):
+            nested = [nested] if rng.random() < 0.5 else {"a": nested}
         return replaced(body, path, nested), f"deeply nested value at {path}"
-    return replaced(body, path, draw(st.sampled_from(WRONG_VALUES))), f"wrong value at {path}"
+    return replaced(body, path, rng.choice(WRONG_VALUES)), f"wrong value at {path}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +21,7 @@ from anthropic.types import message_count_tokens_params, message_create_params
 from anthropic.types.beta import message_create_params as beta_create_params
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sdk_strategies import body_strategy, mutated
+from sdk_strategies import body_strategy, mutate, replaced
 from server_harness import API_KEY, Served
 
 SCALE = float(os.environ.get("STREAMCHAT_FUZZ_SCALE", "1"))
@@ -83,6 +84,8 @@ def check_response(response: httpx.Response, body: Any) -> dict[str, Any] | None
     message = error["error"]["message"]
     assert isinstance(message, str) and message
     found = FIELD_PATH.match(message)
+    if "duplicate key" in message or "lone surrogate" in message or "JSON nesting deeper" in message:
+        return error  # named from the raw body, where the test broke it (checked by the raw-layer test)
     if not message.startswith(WHOLE_BODY) and found and isinstance(body, dict):
         path = found.group("path")
         if not path.startswith(("messages:", "tools:", "tool_choice:")) and path not in ("messages", "tools"):
@@ -94,109 +97,114 @@ def check_response(response: httpx.Response, body: Any) -> dict[str, Any] | None
     return error
 
 
-def post(http: httpx.Client, path: str, body: Any) -> httpx.Response:
-    return http.post(path, content=json.dumps(body).encode())
+SENT: dict[str, int] = {}  # requests per test, reported at the end
+
+
+def post(http: httpx.Client, path: str, body: Any, test: str) -> httpx.Response:
+    SENT[test] = SENT.get(test, 0) + 1
+    return http.post(path, content=body if isinstance(body, bytes) else json.dumps(body).encode())
+
+
+def send_with_mutations(http: httpx.Client, path: str, body: dict[str, Any], rng: random.Random, count: int,
+                        test: str) -> None:  # fmt: skip
+    """The body, then `count` breakages of it; a breakage of a body that succeeded must be refused when
+    it removed a required top-level field."""
+    check_response(post(http, path, body, test), body)
+    for _ in range(count):
+        broken, _what = mutate(body, rng)
+        check_response(post(http, path, broken, test), broken)
 
 
 GA_BODIES = body_strategy(message_create_params.MessageCreateParamsBase, simple_messages=False)
 SIMPLE_BODIES = body_strategy(message_create_params.MessageCreateParamsBase, simple_messages=True)
 COUNT_BODIES = body_strategy(message_count_tokens_params.MessageCountTokensParams, simple_messages=False)
 BETA_BODIES = body_strategy(beta_create_params.MessageCreateParamsBase, simple_messages=True)
+MUTATIONS = 6  # breakages sent per generated body (generation is the slow part)
 
 
-@fuzz_settings(600)
-@given(body=st.one_of(GA_BODIES, SIMPLE_BODIES), stream=st.booleans())
-def test_bodies_from_the_sdk_types(http: httpx.Client, body: dict[str, Any], stream: bool) -> None:
-    body = {**body, "stream": stream, "max_tokens": min(body.get("max_tokens", 16), 16)}
-    check_response(post(http, "/v1/messages", body), body)
+def capped(body: dict[str, Any], stream: bool) -> dict[str, Any]:
+    return {**body, "stream": stream, "max_tokens": min(body.get("max_tokens", 16), 16)}
 
 
-@fuzz_settings(300)
+@fuzz_settings(150)
+@given(body=st.one_of(GA_BODIES, SIMPLE_BODIES), stream=st.booleans(), rng=st.randoms(use_true_random=False))
+def test_messages_bodies_from_the_sdk_types_and_their_breakages(
+    http: httpx.Client, body: dict[str, Any], stream: bool, rng: random.Random
+) -> None:
+    send_with_mutations(http, "/v1/messages", capped(body, stream), rng, MUTATIONS, "messages")
+
+
+@fuzz_settings(80)
 @given(
     body=st.one_of(
         COUNT_BODIES, SIMPLE_BODIES.map(lambda b: {k: v for k, v in b.items() if k != "max_tokens"})
-    )
+    ),
+    rng=st.randoms(use_true_random=False),
 )
-def test_count_tokens_bodies_from_the_sdk_types(http: httpx.Client, body: dict[str, Any]) -> None:
-    check_response(post(http, "/v1/messages/count_tokens", body), body)
+def test_count_tokens_bodies_from_the_sdk_types_and_their_breakages(
+    http: httpx.Client, body: dict[str, Any], rng: random.Random
+) -> None:
+    send_with_mutations(http, "/v1/messages/count_tokens", body, rng, 4, "count_tokens")
 
 
-@fuzz_settings(200)
-@given(body=BETA_BODIES)
-def test_beta_bodies_from_the_sdk_beta_types(http: httpx.Client, body: dict[str, Any]) -> None:
-    body = {**body, "stream": False, "max_tokens": min(body.get("max_tokens", 16), 16)}
-    check_response(http.post("/v1/messages?beta=true", content=json.dumps(body).encode()), body)
-
-
-@fuzz_settings(900)
-@given(data=st.data(), base=st.one_of(SIMPLE_BODIES, GA_BODIES))
-def test_mutated_bodies(http: httpx.Client, data: st.DataObject, base: dict[str, Any]) -> None:
-    base = {**base, "stream": False, "max_tokens": min(base.get("max_tokens", 16), 16)}
-    body, _ = data.draw(mutated(base))
-    response = post(http, "/v1/messages", body)
-    check_response(response, body)
+@fuzz_settings(60)
+@given(body=BETA_BODIES, rng=st.randoms(use_true_random=False))
+def test_beta_bodies_from_the_sdk_beta_types_and_their_breakages(
+    http: httpx.Client, body: dict[str, Any], rng: random.Random
+) -> None:
+    send_with_mutations(http, "/v1/messages?beta=true", capped(body, False), rng, 3, "beta")
 
 
 REQUIRED = [("model",), ("max_tokens",), ("messages",), ("messages", 0, "role"), ("messages", 0, "content")]
 
 
-@fuzz_settings(150)
-@given(base=SIMPLE_BODIES, drop=st.sampled_from(REQUIRED))
-def test_a_missing_required_field_is_named(
-    http: httpx.Client, base: dict[str, Any], drop: tuple[Any, ...]
-) -> None:
-    base = {**base, "stream": False, "max_tokens": 8}
-    base.pop("tools", None), base.pop("tool_choice", None)
-    if check_response(post(http, "/v1/messages", base), base) is not None:
-        return  # the body was refused for another reason already
-    from sdk_strategies import replaced
-
-    body = replaced(base, drop, ...)
-    error = check_response(post(http, "/v1/messages", body), body)
-    assert error is not None
-    assert error["error"]["message"] == ".".join(map(str, drop)) + ": Field required"
+@fuzz_settings(40)
+@given(base=SIMPLE_BODIES)
+def test_a_missing_required_field_is_named(http: httpx.Client, base: dict[str, Any]) -> None:
+    base = {k: v for k, v in capped(base, False).items() if k not in ("tools", "tool_choice")}
+    if check_response(post(http, "/v1/messages", base, "required"), base) is not None:
+        return  # refused for another reason already
+    for drop in REQUIRED:
+        body = replaced(base, drop, ...)
+        error = check_response(post(http, "/v1/messages", body, "required"), body)
+        assert error is not None
+        assert error["error"]["message"] == ".".join(map(str, drop)) + ": Field required"
 
 
-def raw_breakages(body: dict[str, Any]) -> st.SearchStrategy[bytes]:
+def raw_breakages(body: dict[str, Any], depth: int) -> list[bytes]:
+    """The body broken below the JSON value: every way, each time."""
     text = json.dumps(body)
     inner = text[1:-1]
-    depth = st.integers(129, 100_000)
-    return st.one_of(
-        st.just(text.replace('"max_tokens": ', '"max_tokens": NaN, "x": ', 1).encode()),
-        st.sampled_from(["NaN", "Infinity", "-Infinity", "1e999", "-1e400", "1" * 5000]).map(
-            lambda n: ("{" + inner + f', "temperature": {n}' + "}").encode()
-        ),
-        st.just(("{" + inner + ', "model": "again"}').encode()),  # a duplicate key
-        st.just(("{" + inner + ', "metadata": {"user_id": "\\ud800"}}').encode()),  # a lone surrogate
-        st.just(text.encode()[: len(text) // 2]),  # truncated
-        st.just(text.encode().replace(b'"', b'"\xff', 1)),  # invalid UTF-8
-        st.just(b""),
-        depth.map(lambda n: ("{" + inner + ', "metadata": ' + "[" * n + "]" * n + "}").encode()),
-        depth.map(lambda n: ("[" * n + "]" * n).encode()),
-        depth.map(
-            lambda n: (
-                "{"
-                + inner
-                + ', "tools": [{"name": "t", "input_schema": '
-                + '{"a":' * n
-                + "1"
-                + "}" * n
-                + "}]}"
-            ).encode()
-        ),
-    )
+    numbers = ["NaN", "Infinity", "-Infinity", "1e999", "-1e400", "1" * 5000]
+    return [
+        *[("{" + inner + f', "temperature": {n}' + "}").encode() for n in numbers],
+        ("{" + inner + ', "model": "again"}').encode(),  # a duplicate key
+        ("{" + inner + ', "metadata": {"user_id": "\\ud800"}}').encode(),  # a lone surrogate
+        text.encode()[: len(text) // 2],  # truncated
+        text.encode().replace(b'"', b'"\xff', 1),  # invalid UTF-8
+        b"",
+        ("{" + inner + ', "metadata": ' + "[" * depth + "]" * depth + "}").encode(),
+        ("[" * depth + "]" * depth).encode(),
+        (
+            "{"
+            + inner
+            + ', "tools": [{"name": "t", "input_schema": '
+            + '{"a":' * depth
+            + "1"
+            + "}" * depth
+            + "}]}"
+        ).encode(),
+    ]
 
 
-@fuzz_settings(250)
-@given(data=st.data(), base=SIMPLE_BODIES)
-def test_bodies_broken_below_the_json_layer(
-    http: httpx.Client, data: st.DataObject, base: dict[str, Any]
-) -> None:
-    raw = data.draw(raw_breakages({**base, "stream": False}))
-    path = data.draw(st.sampled_from(["/v1/messages", "/v1/messages/count_tokens"]))
-    response = http.post(path, content=raw)
-    error = check_response(response, None)
-    assert error is not None and response.status_code == 400, response.text[:300]
+@fuzz_settings(25)
+@given(base=SIMPLE_BODIES, depth=st.integers(129, 100_000))
+def test_bodies_broken_below_the_json_layer(http: httpx.Client, base: dict[str, Any], depth: int) -> None:
+    for raw in raw_breakages(capped(base, False), depth):
+        for path in ("/v1/messages", "/v1/messages/count_tokens"):
+            response = post(http, path, raw, "raw")
+            error = check_response(response, None)
+            assert error is not None and response.status_code == 400, (raw[:200], response.text[:300])
 
 
 def test_the_server_is_still_up(shared_server: Served) -> None:
@@ -205,3 +213,4 @@ def test_the_server_is_still_up(shared_server: Served) -> None:
     reply = client.messages.create(model="any", max_tokens=32, messages=[{"role": "user", "content": "Hi"}])
     assert reply.stop_reason == "end_turn"
     assert shared_server.idle()
+    print(f"\nfuzz requests sent: {SENT} ({sum(SENT.values())} in all)")

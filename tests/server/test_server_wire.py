@@ -195,3 +195,27 @@ def test_non_streaming_reply_shape(shared_server: Served) -> None:
     assert reply["content"] == [{"type": "text", "text": "Hello from the script engine."}]
     assert reply["stop_reason"] == "end_turn" and reply["stop_sequence"] is None
     assert reply["usage"]["output_tokens"] == 8 and reply["usage"]["cache_read_input_tokens"] == 0
+
+
+def test_a_long_wait_for_the_engine_is_kept_alive_with_pings(serve: Any) -> None:
+    """While the engine is silent (a long prompt on a slow CPU) the stream sends `ping`s, so a client's
+    idle watchdog does not give up; the reply then arrives as usual."""
+    served = serve("Worth the wait.", keepalive_seconds=0.05)
+    served.engine.hold.add("Hello")
+    with (
+        httpx.Client(base_url=served.url, headers=HEADERS, timeout=30) as http,
+        http.stream("POST", "/v1/messages", json={**BODY, "stream": True}) as response,
+    ):
+        lines = response.iter_lines()
+        names: list[str] = []
+        for line in lines:
+            if line.startswith("event: "):
+                names.append(line[7:])
+            if names.count("ping") == 3:
+                break
+        served.engine.release("Hello")
+        names += [line[7:] for line in lines if line.startswith("event: ")]
+    assert names[:4] == ["message_start", "ping", "ping", "ping"]
+    assert names[-2:] == ["message_delta", "message_stop"] and "content_block_start" in names
+    text_client = served.client()
+    assert text_client.messages.create(model="any", max_tokens=64, messages=USER).content

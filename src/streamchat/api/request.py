@@ -251,8 +251,12 @@ def _tools(raw: list[Block] | None) -> tuple[Block, ...]:
     if not raw:
         return ()
     names: set[str] = set()
+    named: list[Block] = []
     for i, tool in enumerate(raw):
-        name = tool["name"]
+        name = tool.get("name")
+        if name is None:  # a server toolset: accepted, and nothing here can run it
+            continue
+        named.append(tool)
         if not name:
             raise _fail(f"tools.{i}.name", "String should have at least 1 character")
         if name in names:
@@ -260,7 +264,7 @@ def _tools(raw: list[Block] | None) -> tuple[Block, ...]:
         names.add(name)
         if tool.get("type") in (None, "custom") and tool["input_schema"].get("type") != "object":
             raise _fail(f"tools.{i}.input_schema.type", "Input should be 'object'")
-    return tuple(raw)
+    return tuple(named)
 
 
 def _tool_choice(raw: Block | None, tools: tuple[Block, ...]) -> Block | None:
@@ -314,12 +318,13 @@ def parse_messages_request(body: Any, *, count_only: bool = False, beta: bool = 
     if max_tokens < 0:
         raise _fail("max_tokens", "Input should be greater than or equal to 0")
     messages = _messages(body["messages"])
-    stops = list(body.get("stop_sequences") or ())
+    # count_tokens takes neither field (its types lack them): there, like any unknown field, ignored
+    stops = [] if count_only else list(body.get("stop_sequences") or ())
     if not all(stops):
         raise _fail("stop_sequences", "Input should be a list of non-empty strings")
     if any(not s.strip() for s in stops):
         raise InvalidRequestError("stop_sequences: each stop sequence must contain non-whitespace")
-    stream = body.get("stream", False)
+    stream = False if count_only else body.get("stream", False)
     if not isinstance(stream, bool) and stream is not None:
         raise _fail("stream", "Input should be a valid boolean")
     tools = _tools(body.get("tools"))

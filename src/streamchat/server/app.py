@@ -43,6 +43,9 @@ class ServerSettings:
     max_queue: int = 16
     max_body_bytes: int = 32 * 1024 * 1024
     created_at: str = "2024-11-01T00:00:00Z"
+    # a stream that has sent nothing for this long gets a `ping` (the API's streams "may include any
+    # number of ping events"): a long prompt on a slow CPU must not trip a client's idle watchdog
+    keepalive_seconds: float = 10.0
 
 
 class RequestIdMiddleware:
@@ -289,8 +292,20 @@ class StreamingMessage(Response):
         state = self.state
         await send({"type": "http.response.body", "body": encode_sse(start(state)), "more_body": True})
         gen = self.generation = self.api.start_generation(self.parsed)
+        batches = gen.batches()
+        waiting: asyncio.Future[list[Part]] | None = None
         try:
-            async for parts in gen.batches():
+            while True:
+                waiting = waiting or asyncio.ensure_future(anext(batches))
+                done, _ = await asyncio.wait({waiting}, timeout=self.api.settings.keepalive_seconds)
+                if not done:
+                    await send({"type": "http.response.body", "body": PING, "more_body": True})
+                    continue
+                try:
+                    parts = waiting.result()
+                except StopAsyncIteration:
+                    break
+                waiting = None
                 chunk: list[bytes] = []
                 for part in parts:
                     state, events = step(state, part)
@@ -302,7 +317,13 @@ class StreamingMessage(Response):
             data = json.dumps(failure, separators=(",", ":"))
             await send({"type": "http.response.body", "body": f"event: error\ndata: {data}\n\n".encode(),
                         "more_body": True})  # fmt: skip
+        finally:
+            if waiting is not None and not waiting.done():
+                waiting.cancel()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+PING = encode_sse({"type": "ping"})
 
 
 def create_app(engine: Engine, settings: ServerSettings | None = None) -> Any:
