@@ -34,8 +34,11 @@ def claude() -> Path:
 Lines = list[dict[str, Any]]
 
 
+Done = subprocess.CompletedProcess[str]
+
+
 def run_claude(claude: Path, url: str, prompt: str, workdir: Path, *extra: str, timeout: float = 240,
-               env: dict[str, str] | None = None) -> tuple[Lines, subprocess.CompletedProcess[str]]:  # fmt: skip
+               env: dict[str, str] | None = None) -> tuple[Lines, Done]:  # fmt: skip
     """`claude -p PROMPT --output-format stream-json --verbose`; its JSON lines and the process."""
     env = {**quiet_env(url, API_KEY, workdir.parent / "home"), **(env or {})}
     command = [str(claude), "-p", prompt, "--output-format", "stream-json", "--verbose", *extra]
@@ -124,7 +127,8 @@ def test_plain_prompt_on_the_builtin_model(claude: Path, serve: Any, tmp_path: P
         served = serve(engine=engine)
         started = time.monotonic()
         slow = {"CLAUDE_CODE_MAX_OUTPUT_TOKENS": "256", "API_TIMEOUT_MS": "1800000"}  # a 135M model on a CPU
-        lines, done = run_claude(claude, served.url, prompt, workdir, "--max-turns", "3", timeout=1500, env=slow)
+        lines, done = run_claude(claude, served.url, prompt, workdir, "--max-turns", "3", timeout=1500,
+                                 env=slow)  # fmt: skip
         print(f"answered in {time.monotonic() - started:.0f} s")
     finally:
         engine.close()

@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
@@ -46,6 +46,13 @@ class ServerSettings:
     # a stream that has sent nothing for this long gets a `ping` (the API's streams "may include any
     # number of ping events"): a long prompt on a slow CPU must not trip a client's idle watchdog
     keepalive_seconds: float = 10.0
+
+
+class ClientGone(APIError):
+    """The client closed the connection mid-request (nginx's 499): answered, to no one, quietly."""
+
+    status = 499
+    error_type = "invalid_request_error"
 
 
 class RequestIdMiddleware:
@@ -111,11 +118,14 @@ class MessagesAPI:
             raise RequestTooLargeError("Request exceeds the maximum allowed number of bytes.")
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise RequestTooLargeError("Request exceeds the maximum allowed number of bytes.")
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise RequestTooLargeError("Request exceeds the maximum allowed number of bytes.")
+                chunks.append(chunk)
+        except ClientDisconnect:  # gone before its body arrived: nobody reads the answer
+            raise ClientGone("the client disconnected before sending the whole body") from None
         return parse_json_body(b"".join(chunks))
 
     async def parse(self, request: Request, *, count_only: bool) -> MessagesRequest:
