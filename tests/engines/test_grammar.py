@@ -14,11 +14,11 @@ from anthropic.lib._parse._transform import transform_schema
 
 from streamchat.config import builtin_model_path
 from streamchat.engines.grammar import (
-    JsonValueEnd,
     output_format_grammar,
     tool_call_grammar,
     unsupported_schema_feature,
 )
+from streamchat.engines.output import JsonValueEnd
 
 
 @pytest.fixture(scope="module")
@@ -136,5 +136,6 @@ def test_tool_call_grammar_still_parses_with_patterns(vocab: Any) -> None:
 )
 def test_json_value_end(pieces: list[str], ends_at: int | None) -> None:
     end = JsonValueEnd()
-    done = [end.feed(p) for p in pieces]
+    done = [end.feed(p) is not None for p in pieces]
     assert (done.index(True) if True in done else None) == ends_at
+    assert end.done == (ends_at is not None)

@@ -18,6 +18,8 @@ import pydantic
 import typing_extensions
 from hypothesis import strategies as st
 
+from streamchat.api.typecheck import typeddict_fields  # Required/total read once, as the server reads them
+
 Json = Any
 _MAX_LIST = 3
 
@@ -31,24 +33,6 @@ json_values: st.SearchStrategy[Json] = st.recursive(
     max_leaves=8,
 )
 texts = st.text(min_size=1, max_size=16).filter(lambda s: bool(s.strip()))
-
-
-def _required_fields(tp: Any) -> dict[str, tuple[Any, bool]]:
-    """A TypedDict's fields with whether each is required (from `Required[...]` and `total`)."""
-    hints = typing.get_type_hints(tp, include_extras=True)
-    fields: dict[str, tuple[Any, bool]] = {}
-    for name, hint in hints.items():
-        origin = typing.get_origin(hint)
-        if origin in (typing.Required, typing_extensions.Required):
-            fields[name] = (typing.get_args(hint)[0], True)
-        elif origin in (typing.NotRequired, typing_extensions.NotRequired):
-            fields[name] = (typing.get_args(hint)[0], False)
-        else:
-            fields[name] = (
-                hint,
-                bool(getattr(tp, "__total__", False)) and name in getattr(tp, "__annotations__", {}),
-            )
-    return fields
 
 
 def strategy_for(tp: Any, depth: int = 0) -> st.SearchStrategy[Json]:
@@ -82,7 +66,7 @@ def strategy_for(tp: Any, depth: int = 0) -> st.SearchStrategy[Json]:
         value = strategy_for(args[1], depth + 1) if len(args) == 2 else json_values
         return st.dictionaries(st.text(min_size=1, max_size=8), value, max_size=3)
     if typing_extensions.is_typeddict(tp):
-        fields = _required_fields(tp)
+        fields = typeddict_fields(tp)
         required = {k: strategy_for(h, depth + 1) for k, (h, req) in fields.items() if req}
         optional = {k: strategy_for(h, depth + 1) for k, (h, req) in fields.items() if not req and depth < 5}
         return st.fixed_dictionaries(required, optional=optional)
@@ -106,7 +90,7 @@ def _json_type(tp: Any) -> bool:
 def body_strategy(params: Any, simple_messages: bool) -> st.SearchStrategy[dict[str, Json]]:
     """Bodies of the SDK's `params` TypedDict; `simple_messages` keeps `messages` to plain user text
     (so the API's ordering rules hold and the body can succeed), otherwise `messages` follow the types."""
-    fields = _required_fields(params)
+    fields = typeddict_fields(params)
     strategies = {k: strategy_for(h, 1) for k, (h, _) in fields.items()}
     if simple_messages:
         user = st.fixed_dictionaries({"role": st.just("user"), "content": texts})

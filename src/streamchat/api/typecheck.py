@@ -264,7 +264,8 @@ class UnionShape(Shape):
         return self._wrong(path)
 
 
-def _typeddict_fields(cls: Any) -> dict[str, tuple[Any, bool]]:
+def typeddict_fields(cls: Any) -> dict[str, tuple[Any, bool]]:
+    """A TypedDict's fields: each one's type and whether it is required (`Required[...]`, `total`)."""
     hints = typing.get_type_hints(cls, include_extras=True)
     totals: dict[str, bool] = {}
     for klass in _typeddict_lineage(cls):
@@ -344,7 +345,7 @@ def _compile(tp: Any, seen: dict[Any, Shape]) -> Shape:
         return MappingShape(_compile(args[1], seen) if len(args) == 2 else AnyShape())
     if typing_extensions.is_typeddict(tp):
         shape = seen[tp] = ObjectShape()
-        for name, (hint, required) in _typeddict_fields(tp).items():
+        for name, (hint, required) in typeddict_fields(tp).items():
             shape.fields[name] = (_compile(hint, seen), required)
         _tags_first(shape)
         return shape

@@ -240,34 +240,3 @@ def _without_root_ref(schema: dict[str, Any]) -> dict[str, Any]:
         schema = {**rest, **{k: v for k, v in target.items() if k not in ("$defs", "definitions")}}
     return schema
 
-
-class JsonValueEnd:
-    """Says when streamed text has completed one JSON object or array (strings and escapes respected),
-    so a reply held to a format ends there instead of waiting on the model to stop."""
-
-    def __init__(self) -> None:
-        self.depth = 0
-        self.started = False
-        self.in_string = False
-        self.escaped = False
-
-    def feed(self, text: str) -> bool:
-        """True once the value that the text opened has closed."""
-        for char in text:
-            if self.in_string:
-                if self.escaped:
-                    self.escaped = False
-                elif char == "\\":
-                    self.escaped = True
-                elif char == '"':
-                    self.in_string = False
-            elif char == '"':
-                self.in_string = True
-            elif char in "{[":
-                self.depth += 1
-                self.started = True
-            elif char in "}]":
-                self.depth -= 1
-                if self.started and self.depth == 0:
-                    return True
-        return False

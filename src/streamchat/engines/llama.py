@@ -44,8 +44,8 @@ from ..api.request import Block, MessagesRequest
 from ..api.stream import BlockStop, Finish, Part
 from ..config import builtin_model_path
 from .base import EngineError
-from .grammar import JsonValueEnd, output_format_grammar, tool_call_grammar
-from .output import ReplyText, ToolCallReader, utf8_decoder
+from .grammar import output_format_grammar, tool_call_grammar
+from .output import JsonValueEnd, ReplyText, ToolCallReader, utf8_decoder
 from .prompt import CHATML_TEMPLATE, ChatTemplate, PromptText, render_prompt
 
 _log = logging.getLogger(__name__)
@@ -488,7 +488,7 @@ class LlamaEngine:
                 if reply.stop_sequence is not None:
                     yield Finish("stop_sequence", produced, reply.stop_sequence)
                     return
-                if reply.called or (ended is not None and ended.feed(text)):
+                if reply.called or (ended is not None and ended.feed(text) is not None):
                     break
             else:
                 if steps.reason is None:  # halted
