@@ -119,3 +119,25 @@ def test_a_system_message_is_followed_and_counted_on_the_model(engine: LlamaEngi
     )
     parts = generate(engine, steered)
     assert isinstance(parts[-1], Finish)
+
+
+def test_sdk_parse_and_stream_through_the_server(engine: LlamaEngine) -> None:
+    """`messages.parse` / `messages.stream(output_format=...)` on the built-in model, over HTTP."""
+    import anthropic
+
+    from streamchat.server import ServerSettings, ServerThread, create_app
+
+    with ServerThread(create_app(engine, ServerSettings())) as server:
+        client = anthropic.Anthropic(base_url=server.base_url, api_key="local", max_retries=0,
+                                     _strict_response_validation=True)  # fmt: skip
+        ask: dict[str, Any] = {"model": "local", "max_tokens": 200, "messages": ASKS[City]}
+        ask["output_format"] = City
+        parsed = client.messages.parse(**ask)
+        assert isinstance(parsed.parsed_output, City) and parsed.stop_reason == "end_turn"
+        with client.messages.stream(**ask) as s:
+            texts = [e.text for e in s if e.type == "text"]
+            final = s.get_final_message()
+        assert len(texts) > 3 and isinstance(final.parsed_output, City)
+        with pytest.raises(anthropic.BadRequestError, match="the keyword 'minimum' is not supported"):
+            client.messages.create(model="local", max_tokens=20, messages=ASKS[City], output_config={
+                "format": {"type": "json_schema", "schema": {"type": "integer", "minimum": 1}}})  # fmt: skip
