@@ -4,7 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: chat serve test lint bench clean
+# npm projects of the tests (official and third-party JS clients), each installed from its lock file
+NPM_PROJECTS := tests/server/ts tests/clients/claude_code tests/clients/vercel_ai
+NPM_STAMPS := $(NPM_PROJECTS:%=%/node_modules/.streamchat-lock)
+
+.PHONY: chat serve web test lint bench clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -12,13 +16,28 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# npm ci runs the packages' install scripts (Claude Code's postinstall places its native binary);
+# the stamp holds the lock file's hash, as the tests check it
+%/node_modules/.streamchat-lock: %/package-lock.json
+	cd $* && npm ci --no-audit --no-fund
+	sha256sum $*/package-lock.json | cut -d' ' -f1 | tr -d '\n' > $@
+
 chat: $(STAMP)
 	$(BIN)/streamchat
 
 serve: $(STAMP)
 	$(BIN)/streamchat serve
 
-test: $(STAMP)
+web: $(STAMP)
+	$(BIN)/streamchat web --open
+
+# The browser tests drive Debian's Chromium (never a downloaded one): install it once.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	else sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; fi
+
+test: $(STAMP) $(CHROMIUM) $(NPM_STAMPS)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/pytest -q

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from chat_harness import script
 
+from streamchat.chat.conversation import ChatMessage, Conversation
 from streamchat.chat.events import (
     BlockEnd,
     BlockStart,
@@ -228,3 +230,25 @@ def test_window_never_starts_with_assistant_and_keeps_exchanges_whole(harness: A
             assert (i in included) == (i + 1 in included)  # tool_use and tool_result kept or dropped together
     api = conv.api_messages()
     assert api[0]["role"] == "user" and json.dumps(api[0]).count("tool_result") == 0
+
+
+def test_system_messages_are_kept_in_history_and_sent_in_place(harness: Any, store: Any) -> None:
+    h = harness(script("First.", "Second."))
+    conv = h.conversation(store, local=True, max_turns=1)
+    list(conv.send("one"))
+    instruction = conv.add_system("From now on, answer in French.")
+    back = Conversation.resume(h.client, store, conv.id)
+    assert [(m.role, m.content) for m in back.messages][-1] == ("system", instruction.content)
+    back.options.max_turns = 1  # a knob of the session, not saved
+    back.messages.append(ChatMessage("user", [{"type": "text", "text": "two"}]))  # as send() would
+    assert back.api_messages() == [  # the last turn only (max_turns=1), the instruction right after it
+        {"role": "user", "content": [{"type": "text", "text": "two"}]},
+        {"role": "system", "content": [{"type": "text", "text": "From now on, answer in French."}]},
+    ]
+    back.messages.pop()
+    assert list(back.send("two"))[-1].status == "complete"  # the server takes the instruction's place
+    back.undo()
+    assert conv.undo() and [m.role for m in conv.messages] == []  # the system message went with its turn
+    assert store.load(conv.id).messages == []
+    with pytest.raises(ValueError):
+        conv.add_system("  ")

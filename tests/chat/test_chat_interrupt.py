@@ -5,39 +5,16 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
+from collections.abc import Iterator
 from typing import Any
 
-from chat_harness import script
+from chat_harness import Harness, RecordingEngine, interrupt_after, script, text_of, wait_until
 
+from streamchat.api.request import MessagesRequest
 from streamchat.chat.events import Delta, ReplyEvent, ToolCall, TurnEnd
+from streamchat.engines.script import parse_script
 
 LONG = "one two six ten " * 40  # chunks of 4 end in spaces: partial text ends in whitespace
-
-
-def wait_until(condition: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-
-
-def interrupt_after(reply: Any, deltas: int, kind: str = "text") -> list[ReplyEvent]:
-    """Iterate until `deltas` deltas of `kind`, raise KeyboardInterrupt there, then interrupt and drain."""
-    seen: list[ReplyEvent] = []
-    try:
-        for event in reply:
-            seen.append(event)
-            if sum(isinstance(e, Delta) and e.kind == kind for e in seen) >= deltas:
-                raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        reply.interrupt()
-        seen.extend(reply)  # drain: the TurnEnd comes next
-    return seen
-
-
-def text_of(message: Any) -> str:
-    return "".join(b.get("text", "") for b in message.content if b.get("type") == "text")
 
 
 def test_ctrl_c_keeps_partial_and_next_request_is_valid(harness: Any, store: Any) -> None:
@@ -87,30 +64,41 @@ def test_sigint_during_a_blocking_read(harness: Any) -> None:
     assert h.engine.requests[-1].messages[-1].content[0]["text"] == "next"
 
 
-def test_interrupt_from_another_thread_wakes_the_reader(harness: Any, store: Any) -> None:
-    h = harness(LONG, rate=2)  # a delta every 0.5 s: the reader is blocked on the socket
-    conv = h.conversation(store)
-    reply = conv.send("story")
-    stamps: dict[str, float] = {}
+class FirstDeltaThenSilence(RecordingEngine):
+    """Sends its first delta, then nothing until the server cancels it (the client left)."""
 
-    def stop() -> None:
-        wait_until(lambda: len(reply.text) >= 4)
-        time.sleep(0.1)  # the reader is now waiting for the next delta
-        stamps["interrupt"] = time.monotonic()
-        reply.interrupt()
+    def generate(self, request: MessagesRequest, cancel: threading.Event) -> Iterator[Any]:
+        for n, part in enumerate(super().generate(request, cancel)):
+            yield part
+            if n == 0:
+                cancel.wait()
 
-    thread = threading.Thread(target=stop)
-    thread.start()
-    events = list(reply)
-    stamps["end"] = time.monotonic()
-    thread.join()
-    end = events[-1]
-    assert isinstance(end, TurnEnd) and end.status == "interrupted"
-    assert sum(isinstance(e, Delta) for e in events) == 1
-    assert stamps["end"] - stamps["interrupt"] < 0.3  # woken at once, not at the next delta
-    assert conv.messages[-1].status == "interrupted" and text_of(conv.messages[-1]) == LONG[:4]
-    assert store.load(conv.id).messages[-1].status == "interrupted"
-    wait_until(lambda: h.engine.running == 0)
+
+def test_interrupt_from_another_thread_wakes_the_reader(store: Any) -> None:
+    h = Harness(FirstDeltaThenSilence(parse_script(LONG)))  # no second delta ever: only a wake-up ends this
+    try:
+        conv = h.conversation(store)
+        reply = conv.send("story")
+
+        def stop() -> None:
+            # The first delta is in, and the reader is back inside next(), blocked on the socket.
+            wait_until(lambda: len(reply.text) >= 4 and reply._step.locked())
+            reply.interrupt()
+
+        events: list[ReplyEvent] = []
+        reader = threading.Thread(target=lambda: events.extend(reply))
+        reader.start()
+        stop()
+        reader.join(10)
+        assert not reader.is_alive(), "the reader was not woken"
+        end = events[-1]
+        assert isinstance(end, TurnEnd) and end.status == "interrupted"
+        assert sum(isinstance(e, Delta) for e in events) == 1
+        assert conv.messages[-1].status == "interrupted" and text_of(conv.messages[-1]) == LONG[:4]
+        assert store.load(conv.id).messages[-1].status == "interrupted"
+        wait_until(lambda: h.engine.running == 0)  # the server saw the client leave and cancelled
+    finally:
+        h.close()
 
 
 def test_interrupt_inside_thinking_drops_unsigned_thinking(harness: Any) -> None:
@@ -179,3 +167,61 @@ def test_interrupt_before_iterating_and_wait(harness: Any) -> None:
     assert reply.wait() is reply.result and reply.done and reply.text == "Hello there."
     reply.interrupt()  # after the end: nothing happens
     assert list(reply) == [] and conv.messages[-1].status == "complete"
+
+
+def test_interrupt_while_queued_behind_another_generation_leaves_the_queue(harness: Any, store: Any) -> None:
+    """One generation at a time: B waits for its slot (no response headers yet on today's API) and is
+    stopped there; the server's own counters show it gone, and A never noticed."""
+    h = harness(LONG, rate=20, max_concurrency=1)
+    first = h.conversation(store)
+    a = first.send("A")
+    assert any(isinstance(e, Delta) for e in a)  # A holds the only slot
+    second = h.conversation(store)
+    b = second.send("B")
+    seen: list[ReplyEvent] = []
+    reader = threading.Thread(target=lambda: seen.extend(b))
+    reader.start()
+    wait_until(lambda: h.api.admission.waiting == 1)  # B is queued
+    b.interrupt()  # from another thread than the one iterating B
+    reader.join(5)
+    assert not reader.is_alive() and [type(e) for e in seen] == [TurnEnd] and seen[0].status == "interrupted"
+    wait_until(lambda: h.api.admission.waiting == 0)  # the server dropped B from its queue
+    assert h.api.generations_started == 1 and h.api.generations_running == 1 and h.engine.running == 1
+    assert [m.role for m in second.messages] == ["user"] and len(store.load(second.id).messages) == 1
+    a.interrupt()
+    assert isinstance(list(a)[-1], TurnEnd)
+    wait_until(h.idle)
+    assert [r.messages[-1].content[0]["text"] for r in h.engine.requests] == ["A"]  # B never ran
+
+
+def test_interrupt_during_the_sdks_retries_ends_the_reply_at_once(harness: Any) -> None:
+    import anthropic
+    import httpx2 as httpx
+
+    from streamchat.server import ServerSettings
+
+    h = harness(LONG, rate=20, max_concurrency=1, settings=ServerSettings(max_queue=0))
+    a = h.conversation().send("A")
+    assert any(isinstance(e, Delta) for e in a)
+    overloaded: list[int] = []
+    first_529 = threading.Event()
+
+    def on_response(response: httpx.Response) -> None:
+        if response.status_code == 529:
+            overloaded.append(529)
+            first_529.set()
+
+    http = anthropic.DefaultHttpxClient(event_hooks={"response": [on_response]})
+    retrying = anthropic.Anthropic(base_url=h.base_url, api_key="test", max_retries=2, http_client=http)
+    b = h.conversation(client=retrying).send("B")
+    seen: list[ReplyEvent] = []
+    reader = threading.Thread(target=lambda: seen.extend(b))
+    reader.start()
+    assert first_529.wait(5)  # the SDK now waits retry-after (1 s) before trying again
+    b.interrupt()
+    reader.join(5)
+    assert [type(e) for e in seen] == [TurnEnd] and seen[0].status == "interrupted"
+    assert overloaded == [529]  # the reply ended before the SDK's next attempt
+    a.interrupt()
+    list(a)
+    retrying.close()

@@ -155,3 +155,76 @@ def test_turn_limit_and_single_huge_exchange() -> None:
     assert (
         plan.included == [0, 1] and plan.tokens is not None and plan.tokens > 5
     )  # the newest turn always stays
+
+
+def system(t: str) -> ChatMessage:
+    return ChatMessage("system", [text(t)])
+
+
+def test_system_messages_open_the_exchange_that_follows_them() -> None:
+    history = [
+        system("S0"), user("a"), assistant(text("x")),
+        system("S1"), system("S2"), user("b"), assistant(tool_use("t")), result("t"), assistant(text("y")),
+        system("S3"),  # given for the next turn, which has not come yet
+    ]  # fmt: skip
+    assert exchanges(history) == [range(0, 3), range(3, 10)]
+    assert exchanges([user("a"), system("S"), user("b")]) == [range(0, 1), range(1, 3)]
+    # They are not turns: the last turn is kept with the instructions given for it, in place.
+    plan = plan_window(history, max_turns=1)
+    assert plan.included == list(range(3, 10)) and plan.dropped == [0, 1, 2]
+    assert to_api([history[i] for i in plan.included]) == [  # after the turn they were given for
+        {"role": "user", "content": [text("b")]},
+        {"role": "system", "content": [text("S1")]},
+        {"role": "system", "content": [text("S2")]},
+        {"role": "assistant", "content": [tool_use("t")]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "ok"}]},
+        {"role": "assistant", "content": [text("y")]},
+    ]  # S3 waits for its turn: the API takes a system message only after a user turn
+    assert to_api([history[i] for i in plan.included] + [user("c")])[-2:] == [
+        {"role": "user", "content": [text("c")]},
+        {"role": "system", "content": [text("S3")]},
+    ]
+
+
+def test_a_system_message_is_never_left_without_its_turn() -> None:
+    history = [user("a"), assistant(text("x")), system("about b"), user("b"), assistant(text("y")),
+               user("c"), assistant(text("z"))]  # fmt: skip
+    for turns in (1, 2):
+        window = [history[i] for i in plan_window(history, max_turns=turns).included]
+        api = to_api(window)
+        if any(m["role"] == "system" for m in api):  # only ever right after the turn it was given for
+            at = [m["role"] for m in api].index("system")
+            assert api[at - 1] == {"role": "user", "content": [text("b")]}
+        else:
+            assert user("b") not in window
+    # Pinning the instruction keeps its whole exchange; by budget it is dropped with its turn.
+    pinned = [*history[:2], ChatMessage("system", [text("about b")], pinned=True), *history[3:]]
+    assert plan_window(pinned, max_turns=1).included == [2, 3, 4, 5, 6]
+    def counter(messages: list[dict[str, Any]]) -> int:
+        return len(json.dumps(messages)) // 4
+
+    roomy, tight = (plan_window(history, max_tokens=n, counter=counter) for n in (100, 60))
+    assert roomy.included == [2, 3, 4, 5, 6] and tight.included == [5, 6]
+    assert roomy.tokens == counter(to_api(history[2:]))  # the instruction's tokens count like any other
+
+
+def test_to_api_system_messages() -> None:
+    # Text blocks only, empty ones left out; system messages alone are nothing to send.
+    assert to_api([ChatMessage("system", [text(""), {"type": "image", "source": {}}])]) == []
+    assert to_api([system("only an instruction")]) == []
+    assert to_api([system("first"), assistant(text("orphan")), user("q")]) == [
+        {"role": "user", "content": [text("q")]},
+        {"role": "system", "content": [text("first")]},
+    ]
+    # Between a tool call and its result it moves after the result: the pair stays whole.
+    assert to_api([user("q"), assistant(text("look"), tool_use("t")), system("hurry"), result("t")]) == [
+        {"role": "user", "content": [text("q")]},
+        {"role": "assistant", "content": [text("look"), tool_use("t")]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "ok"}]},
+        {"role": "system", "content": [text("hurry")]},
+    ]
+    # Given after the last reply, with no turn of its own in the request (a continuation): it waits.
+    assert to_api([user("q"), assistant(text("part")), system("later")]) == [
+        {"role": "user", "content": [text("q")]},
+        {"role": "assistant", "content": [text("part")]},
+    ]

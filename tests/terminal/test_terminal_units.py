@@ -25,8 +25,9 @@ from streamchat.terminal.commands import format_rows
 from streamchat.terminal.endpoint import SetupError, resolve_settings
 from streamchat.terminal.output import Output, RawStream
 from streamchat.terminal.repl import preview
+from streamchat.terminal.sparkline import AT_BUDGET, sparkline, usage_lines
 from streamchat.terminal.status import compact, status_line, turn_line
-from streamchat.terminal.view import ReplyView, consume, error_text
+from streamchat.terminal.view import ReplyView, consume, error_text, redrawn_part
 
 
 def args(**kw: object) -> argparse.Namespace:
@@ -53,7 +54,9 @@ def test_flags_override_the_config_file_which_overrides_defaults(tmp_path: Path)
         50,
         "Answer in verse.",
     )
-    assert resolve_settings(args(persona="poet", system="explicit"), settings).system == "explicit"
+    assert merged.persona == "poet"
+    explicit = resolve_settings(args(persona="poet", system="explicit"), settings)
+    assert (explicit.system, explicit.persona) == ("explicit", None)
     with pytest.raises(SetupError, match="unknown persona"):
         resolve_settings(args(persona="nobody"), settings)
 
@@ -171,3 +174,44 @@ def test_a_reply_that_dies_without_turn_end_still_ends() -> None:
 
     view, _ = plain_view()
     assert consume(Dying(), view).status == "error"
+
+
+def test_a_continued_reply_draws_its_last_block_again() -> None:
+    cut = "# Title\n\nFirst paragraph.\n\nSecond para"
+    assert redrawn_part(cut, markdown=True) == "Second para"
+    assert redrawn_part("Intro.\n\n```py\nx = 1\ny", markdown=True) == "```py\nx = 1\ny"  # the open fence too
+    assert redrawn_part("- one\n- two\n- th", markdown=True) == "- one\n- two\n- th"  # the whole list
+    assert redrawn_part("A finished paragraph.", markdown=True) == "A finished paragraph."
+    assert redrawn_part("line one\nline tw", markdown=False) == "line tw"
+    out = Output(io.StringIO(), color=False)
+    view = ReplyView(out, markdown=False)
+    for event in (BlockStart("text", prefix="line one\nline tw"), Delta("text", "o, done.")):
+        view.handle(event)
+    view.close_stream()
+    assert out.stream.getvalue() == "line two, done.\n"  # type: ignore[attr-defined]
+    assert view.text == "line one\nline two, done."
+
+
+def test_sparkline_levels() -> None:
+    assert sparkline([]) == ""
+    assert sparkline([0, 1, 2, 3, 4, 5, 6, 7]) == "▁▂▃▄▅▆▇█"  # scaled to the largest value
+    assert sparkline([5, 5, 5]) == "███" and sparkline([0, 0]) == "▁▁"
+    # With a budget, the budget is ▇ and only what is over it is a full block.
+    assert sparkline([0, 500, 1000, 1700, 1900, 2000, 2001, 9000], budget=2000) == "▁▃▄▆▇▇██"  # nearest level
+    assert sparkline([2000] * 5, budget=2000) == AT_BUDGET * 5
+    assert sparkline(list(range(20)), width=6) == "…" + sparkline(list(range(20)))[-5:]
+    assert sparkline([1, 2, 3], width=3) == sparkline([1, 2, 3]) and sparkline([1, 2], width=1) == "…"
+
+
+def test_usage_lines_fit_the_width_and_mark_the_budget() -> None:
+    from streamchat.chat.usage import TurnUsage
+
+    series = [TurnUsage(i, 100 * min(i, 5), 10 + i, 0.0) for i in range(1, 80)]
+    lines = usage_lines(series, 500, 100)
+    assert lines[0] == "per turn (79 replies, oldest first):"
+    assert lines[1].startswith("  input  …")
+    assert lines[1].endswith("last 500 · max 500 · ▇ = budget 500 a request")
+    assert "▇▇▇▇▇" in lines[1] and "█" not in lines[1]
+    assert lines[2].startswith("  output …") and lines[2].endswith("last 89 · max 89")
+    assert max(len(line) for line in lines[1:]) == 100  # as many turns as the width holds, the newest
+    assert usage_lines([], None, 80) == ["per turn: no replies yet"]

@@ -1,64 +1,33 @@
 """`Conversation`: one chat's history, persona, window, usage and persistence.
 
 The terminal and web views are written against exactly this interface. The pieces live beside it:
-`window` (which messages a request sends), `pricing` (cost), `store` (SQLite), `tools` (tool files).
+`reply` (one streamed reply), `window` (which messages a request sends), `pricing` (cost), `store`
+(SQLite), `tools` (tool files), `usage` (per-turn series), `export` (Markdown and JSON).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
-import sqlite3
-import threading
-import time
 import uuid
-from collections import deque
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 import anthropic
 
-from . import pricing
-from .events import (
-    BlockEnd,
-    BlockStart,
-    Delta,
-    ReplyEvent,
-    SessionTotals,
-    Status,
-    ToolCall,
-    ToolResult,
-    TurnEnd,
-    UsageUpdate,
-    WindowNotice,
-)
-from .window import TokenCache, WindowPlan, is_user_text, plan_window, to_api
+from .continuation import Continuation
+from .errors import describe_error
+from .events import SessionTotals, TurnEnd
+from .messages import ChatMessage, Role, message_text
+from .reply import USAGE_KEYS, Reply, estimate_output_tokens
+from .window import TokenCache, WindowPlan, exchanges, is_user_text, plan_window, to_api
 
-Role = Literal["user", "assistant"]
+__all__ = ["ChatMessage", "Confirm", "Conversation", "ConversationOptions", "Reply", "Role", "WindowReport",
+           "describe_error", "estimate_output_tokens", "make_title"]  # fmt: skip
+
 Confirm = Callable[[str, dict[str, Any]], bool]  # (tool name, input) -> run it?
 
-MAX_TOOL_ROUNDS = 10  # requests in one reply before the tool loop is cut off
-SAVE_INTERVAL = 0.25  # seconds between saves of a streaming reply (a crash loses at most this much)
 DECLINED = "declined by the user"
-_USAGE_KEYS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-
-
-@dataclass
-class ChatMessage:
-    """One turn as kept in history and in the store: content blocks exactly as the API returned them.
-
-    A reply is saved with status "interrupted" while it streams and flipped to "complete" when it
-    ends, so a reply cut off by a crash is marked as not complete.
-    """
-
-    role: Role
-    content: list[dict[str, Any]]
-    status: Status = "complete"
-    usage: dict[str, int] | None = None
-    pinned: bool = False
-    id: int | None = None  # the store's row id
 
 
 @dataclass(frozen=True)
@@ -84,343 +53,10 @@ class ConversationOptions:
     max_context_tokens: int | None = None
     thinking: bool = False
     thinking_budget: int = 1024
+    persona: str | None = None  # the name of the config file's persona `system` came from, if any
     local: bool = False  # the built-in model: costs 0
     temperature: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # extra request body fields (metadata, top_k, ...)
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def describe_error(exc: BaseException, base_url: str = "") -> tuple[str, bool]:
-    """(one-line message, retryable) for an exception raised while talking to the API."""
-    if isinstance(exc, anthropic.APITimeoutError):
-        return f"the request to {base_url} timed out", True
-    if isinstance(exc, anthropic.APIConnectionError):
-        cause: BaseException = exc
-        while cause.__cause__ is not None:
-            cause = cause.__cause__
-        detail = str(cause) or type(cause).__name__
-        return _one_line(f"cannot connect to {base_url}: {detail}"), True
-    if isinstance(exc, anthropic.APIStatusError):
-        status = exc.status_code
-        body = exc.body if isinstance(exc.body, dict) else {}
-        error = body.get("error") if isinstance(body.get("error"), dict) else body
-        kind = str(error.get("type") or "") if isinstance(error, dict) else ""
-        message = str(error.get("message") or "") if isinstance(error, dict) else ""
-        message = message or exc.message
-        labels = {
-            "authentication_error": "authentication failed", "permission_error": "permission denied",
-            "not_found_error": "not found", "invalid_request_error": "invalid request",
-            "rate_limit_error": "rate limited", "overloaded_error": "the API is overloaded",
-            "api_error": "API error", "request_too_large": "request too large",
-        }  # fmt: skip
-        label = labels.get(kind, kind or "API error")
-        if 200 <= status < 300:  # an `event: error` after the stream started
-            return _one_line(f"{label} mid-stream: {message}"), kind in ("api_error", "overloaded_error", "")
-        retryable = status in (408, 409, 429) or status >= 500
-        return _one_line(f"{label} ({status}): {message}"), retryable
-    if isinstance(exc, anthropic.APIError):
-        return _one_line(exc.message), True
-    # httpx errors while reading the body: the connection broke mid-stream.
-    return _one_line(f"connection lost: {exc or type(exc).__name__}"), True
-
-
-class Reply:
-    """A reply being streamed: iterate it for `ReplyEvent`s; it always ends with one `TurnEnd`.
-
-    Errors (connection refused, auth, 429/529 after the SDK's retries, a mid-stream error event) end
-    it with `TurnEnd(status="error", error=<one line>, retryable=...)`, never an exception.
-    With tools, it runs the tool loop: ToolCall -> confirm -> ToolResult -> next request, until the
-    model ends its turn (at most `MAX_TOOL_ROUNDS` requests).
-
-    The Reply is its own iterator, so iteration can resume after a KeyboardInterrupt broke it:
-    `except KeyboardInterrupt: reply.interrupt()`, then keep iterating to get the TurnEnd.
-    """
-
-    def __init__(self, conversation: Conversation, *, refuse: str | None = None) -> None:
-        self._conv = conversation
-        self._pending: deque[ReplyEvent] = deque()
-        self._step = threading.Lock()  # held while the iterator advances; interrupt() never waits on it
-        self._stop = threading.Event()
-        self._refuse = refuse
-        self._gen: Generator[ReplyEvent, None, None] | None = self._run() if refuse is None else None
-        self._stream: Any = None  # the SDK MessageStream of the request in flight
-        self._current: ChatMessage | None = None  # the assistant turn being streamed (already in history)
-        self._round_counted = True
-        self._usage = dict.fromkeys(_USAGE_KEYS, 0)
-        self._texts: list[str] = []
-        self._last_save = 0.0
-        self.result: TurnEnd | None = None  # the TurnEnd, once the reply has ended
-        self.store_error: str | None = None  # set if saving the reply to the store failed
-        if refuse is not None:
-            self._pending.append(self._finish("error", error=refuse))
-
-    # -- the iterator --------------------------------------------------------------------------------
-
-    def __iter__(self) -> Iterator[ReplyEvent]:
-        return self
-
-    def __next__(self) -> ReplyEvent:
-        with self._step:
-            if self._pending:
-                return self._pending.popleft()
-            if self.result is not None:
-                raise StopIteration
-            if self._gen is None or self._stop.is_set():
-                # Interrupted, or a KeyboardInterrupt killed the generator: end with what we have.
-                self._close_generator()
-                return self._finish("interrupted")
-            try:
-                return next(self._gen)
-            except StopIteration:
-                if self.result is None:
-                    return self._finish("error", error="the reply ended without a result")
-                raise
-            except Exception as exc:  # a bug must not escape the iterator: report it as the turn's error
-                self._gen = None
-                return self._finish("error", error=_one_line(f"internal error: {type(exc).__name__}: {exc}"))
-            except BaseException:
-                self._gen = None  # a KeyboardInterrupt killed the generator; our state lives on self
-                raise
-
-    def interrupt(self) -> None:
-        """Stop now (Ctrl-C): close the HTTP stream so the server stops generating, keep the partial
-        reply in history and the store as "interrupted", and make the iterator yield its TurnEnd.
-
-        Callable from the iterating thread (after a KeyboardInterrupt broke the loop) or from another
-        thread (the iterating thread then wakes up at once and ends the reply itself).
-        """
-        self._stop.set()
-        if self._step.acquire(blocking=False):
-            try:  # nobody is iterating: finish here
-                if self.result is None:
-                    self._close_generator()
-                    self._pending.append(self._finish("interrupted"))
-            finally:
-                self._step.release()
-        else:
-            self._wake_reader()
-
-    @property
-    def text(self) -> str:
-        """All text received so far in this reply (text blocks only)."""
-        return "".join(self._texts)
-
-    @property
-    def done(self) -> bool:
-        """True once the TurnEnd has been produced."""
-        return self.result is not None
-
-    def wait(self) -> TurnEnd:
-        """Consume the remaining events and return the TurnEnd."""
-        for _ in self:
-            pass
-        assert self.result is not None
-        return self.result
-
-    # -- stopping ------------------------------------------------------------------------------------
-
-    def _wake_reader(self) -> None:
-        """Unblock a thread waiting on the socket: shut it down (closing it there is the reader's job)."""
-        stream = self._stream
-        if stream is None:
-            return
-        try:
-            network = stream.response.extensions.get("network_stream")
-            sock = network.get_extra_info("socket") if network is not None else None
-            if isinstance(sock, socket.socket):
-                sock.shutdown(socket.SHUT_RDWR)
-                return
-        except Exception:  # already closed, or no socket to reach: fall back to closing the stream
-            pass
-        with contextlib.suppress(Exception):
-            stream.close()
-
-    def _close_generator(self) -> None:
-        gen, self._gen = self._gen, None
-        if gen is not None:
-            with contextlib.suppress(Exception):
-                gen.close()  # exits the SDK stream's context manager: the HTTP stream is closed
-        stream = self._stream  # kept: its snapshot still holds the partial reply
-        if stream is not None:
-            with contextlib.suppress(Exception):
-                stream.close()
-
-    # -- bookkeeping ---------------------------------------------------------------------------------
-
-    def _snapshot(self) -> tuple[list[dict[str, Any]], dict[str, int]] | None:
-        stream = self._stream
-        if stream is None:
-            return None
-        try:
-            message = stream.current_message_snapshot
-        except AssertionError:  # no message_start yet
-            return None
-        if message is None:
-            return None
-        content = [block.model_dump(mode="json", exclude_none=True) for block in message.content]
-        usage = {k: int(getattr(message.usage, k, 0) or 0) for k in _USAGE_KEYS}
-        return content, usage
-
-    def _save(self) -> None:
-        """Copy the stream's snapshot into the streaming turn and the store."""
-        self._last_save = time.monotonic()
-        current = self._current
-        snap = self._snapshot()
-        if current is None or snap is None:
-            return
-        current.content, current.usage = snap
-        self._persist(current)
-
-    def _persist(self, message: ChatMessage) -> None:
-        try:
-            self._conv._save_message(message)
-        except sqlite3.Error as exc:  # a store failure must not break the reply; it is reported once
-            self.store_error = self.store_error or _one_line(f"could not save the reply: {exc}")
-
-    def _add(self, message: ChatMessage) -> None:
-        try:
-            self._conv._append(message)  # in history first, then in the store
-        except sqlite3.Error as exc:
-            self.store_error = self.store_error or _one_line(f"could not save the reply: {exc}")
-
-    def _end_round(self, status: Status) -> None:
-        """Close the streaming turn with `status` and add its usage to the turn's."""
-        current = self._current
-        if current is None:
-            return
-        snap = self._snapshot()
-        if snap is not None:
-            current.content, current.usage = snap
-        current.status = status
-        if status != "complete" and current.usage is not None and not current.usage.get("output_tokens"):
-            # The API reports output usage only at the end: estimate what a cut-off reply produced.
-            current.usage["output_tokens"] = estimate_output_tokens(current.content)
-        self._persist(current)
-        if not self._round_counted and current.usage:
-            for key in _USAGE_KEYS:
-                self._usage[key] += current.usage.get(key, 0)
-            self._round_counted = True
-        self._current = None
-
-    def _finish(self, status: Status, stop_reason: str | None = None, *, error: str | None = None,
-                retryable: bool = False) -> TurnEnd:  # fmt: skip
-        self._end_round(status)
-        conv = self._conv
-        cost = pricing.cost(conv.options.model, self._usage, local=conv.options.local)
-        end = TurnEnd(
-            status=status, stop_reason=stop_reason, cost=cost, error=error, retryable=retryable, **self._usage
-        )
-        if self._refuse is None:
-            conv._add_totals(end)
-        self.result = end
-        return end
-
-    # -- one reply: requests, events, tools ---------------------------------------------------------
-
-    def _run(self) -> Generator[ReplyEvent, None, None]:
-        conv = self._conv
-        for round_number in range(MAX_TOOL_ROUNDS):
-            try:
-                params, plan = conv._request()
-            except Exception as exc:
-                text, retryable = describe_error(exc, str(conv.client.base_url))
-                yield self._finish("error", error=text, retryable=retryable)
-                return
-            if round_number == 0 and plan.dropped:
-                yield WindowNotice(len(plan.dropped), plan.dropped_tokens, plan.reason)
-            if self._stop.is_set():
-                yield self._finish("interrupted")
-                return
-            message: Any = None
-            try:
-                with conv.client.messages.stream(**params) as stream:
-                    self._stream = stream
-                    for event in stream:
-                        yield from self._on_event(event)
-                        if self._stop.is_set():
-                            break
-                    if not self._stop.is_set():
-                        message = stream.get_final_message()
-            except Exception as exc:
-                if not self._stop.is_set():
-                    text, retryable = describe_error(exc, str(conv.client.base_url))
-                    yield self._finish("error", error=text, retryable=retryable)
-                    return
-            if self._stop.is_set():
-                yield self._finish("interrupted")
-                return
-            assert message is not None
-            if message.stop_reason is None:  # the body ended without message_stop
-                yield self._finish("error", error="the stream ended early", retryable=True)
-                return
-            self._end_round("complete")
-            self._stream = None
-            uses = [b for b in message.content if b.type == "tool_use"]
-            if message.stop_reason != "tool_use" or not uses or not conv.tools:
-                yield self._finish("complete", message.stop_reason)
-                return
-            results: list[dict[str, Any]] = []
-            for block in uses:
-                data = dict(block.input) if isinstance(block.input, dict) else {}
-                yield ToolCall(block.id, block.name, data)
-                if self._stop.is_set():
-                    break
-                output, is_error = conv._run_tool(block.name, data)
-                yield ToolResult(block.id, block.name, output, is_error)
-                result: dict[str, Any] = {"type": "tool_result", "tool_use_id": block.id, "content": output}
-                if is_error:
-                    result["is_error"] = True
-                results.append(result)
-                if self._stop.is_set():
-                    break
-            if results:
-                self._add(ChatMessage("user", results))
-            if self._stop.is_set():
-                yield self._finish("interrupted", "tool_use")
-                return
-        yield self._finish("complete", "tool_use", error=f"stopped after {MAX_TOOL_ROUNDS} tool rounds")
-
-    def _on_event(self, event: Any) -> Iterator[ReplyEvent]:
-        kind = event.type
-        if kind == "message_start":
-            usage = event.message.usage
-            self._current = ChatMessage("assistant", [], status="interrupted")  # until it completes
-            self._round_counted = False
-            self._add(self._current)
-            self._last_save = time.monotonic()
-            yield _usage_update(usage)
-        elif kind == "content_block_start":
-            block = event.content_block
-            if block.type in ("text", "thinking", "tool_use"):
-                yield BlockStart(block.type, getattr(block, "name", None))
-        elif kind == "content_block_delta":
-            delta = event.delta
-            if delta.type == "text_delta":
-                self._texts.append(delta.text)
-                out: ReplyEvent | None = Delta("text", delta.text)
-            elif delta.type == "thinking_delta":
-                out = Delta("thinking", delta.thinking)
-            elif delta.type == "input_json_delta":
-                out = Delta("tool_use", delta.partial_json)
-            else:
-                out = None
-            if time.monotonic() - self._last_save >= SAVE_INTERVAL:
-                self._save()
-            if out is not None:
-                yield out
-        elif kind == "content_block_stop":
-            block = event.content_block
-            self._save()
-            if block.type in ("text", "thinking", "tool_use"):
-                raw = getattr(block, "input", None) if block.type == "tool_use" else None
-                yield BlockEnd(block.type, dict(raw) if isinstance(raw, dict) else None)
-        elif kind == "message_delta":
-            usage = self._stream.current_message_snapshot.usage if self._stream is not None else event.usage
-            yield _usage_update(usage)
 
 
 class Conversation:
@@ -456,26 +92,44 @@ class Conversation:
                options: ConversationOptions | None = None, **kwargs: Any) -> Conversation:  # fmt: skip
         """Load a saved conversation (None: the most recent one); `options` override saved model/system.
 
-        Without `options` the saved model and persona are used; with them, `options.model` wins and
-        `options.system` wins when not empty. Raises LookupError (KeyError for an unknown id).
+        Without `options` the saved model, persona and settings (thinking) are used; with them,
+        `options.model` wins, `options.system` (and its persona name) wins when not empty, and thinking
+        is on if either says so. Raises LookupError (KeyError for an unknown id).
         """
         wanted = conversation_id or store.last_conversation_id()
         if wanted is None:
             raise LookupError("there is no saved conversation")
         saved = store.load(wanted)
         info = saved.info
+        persona = info.settings.get("persona")
+        saved_options = ConversationOptions(
+            model=info.model, system=info.system, thinking=bool(info.settings.get("thinking", False)),
+            persona=persona if isinstance(persona, str) else None,
+        )  # fmt: skip
         if options is None:
-            options = ConversationOptions(model=info.model, system=info.system)
+            options = saved_options
         else:
-            options = replace(options, system=options.system or info.system)
+            keep_system = not options.system or options.system == saved_options.system
+            options = replace(
+                options, system=saved_options.system if keep_system else options.system,
+                persona=options.persona or (saved_options.persona if keep_system else None),
+                thinking=options.thinking or saved_options.thinking,
+            )  # fmt: skip
         conv = cls(client, options, store, **kwargs)
         conv.id = info.id
         conv.title = info.title
         conv.messages = saved.messages
         conv._saved = True
-        if (options.model, options.system) != (info.model, info.system):
-            store.update_conversation(conv.id, model=options.model, system=options.system)
+        changed = any(info.settings.get(key) != value for key, value in conv.settings.items())
+        if changed or (options.model, options.system) != (info.model, info.system):
+            store.update_conversation(conv.id, model=options.model, system=options.system,
+                                      settings=conv.settings)  # fmt: skip
         return conv
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """What the store keeps per conversation besides model and persona text: thinking, persona name."""
+        return {"thinking": self.options.thinking, "persona": self.options.persona}
 
     # -- turns ---------------------------------------------------------------------------------------
 
@@ -490,6 +144,16 @@ class Conversation:
         self._append(ChatMessage("user", [{"type": "text", "text": text}]))
         return Reply(self)
 
+    def add_system(self, text: str) -> ChatMessage:
+        """Add a system-role message at this point of history (saved): an instruction for the turns
+        after it, sent to the API where it stands (see `window` for how the window keeps it). ValueError
+        for empty text."""
+        if not text.strip():
+            raise ValueError("a system message needs some text")
+        message = ChatMessage("system", [{"type": "text", "text": text}])
+        self._append(message)
+        return message
+
     def retry(self) -> Reply:
         """Drop the last assistant reply (complete, interrupted or failed) and generate it again."""
         start = self._last_user_text()
@@ -498,12 +162,61 @@ class Conversation:
         self._truncate(start + 1)
         return Reply(self)
 
+    def continue_reply(self) -> Reply:
+        """Continue the last reply where it stopped (interrupted or failed), in the same message.
+
+        Its text goes to the API as an assistant prefill (text blocks only, trailing whitespace cut, as
+        the API requires; no `thinking`, which the API does not allow with a prefill), and what streams
+        is appended to that message in history and the store: its final text is the partial text plus
+        the continuation, the cut whitespace restored where the continuation needs it (see
+        `continuation_lead`). Its usage adds both requests'. A model that does not support prefill ends
+        the reply with its 400 as the error, the message unchanged. Refused (a Reply ending in an error
+        TurnEnd, as `retry()`) when the last message is not an unfinished reply with some text.
+        """
+        refusal, continuation = self._continuation()
+        if continuation is None:
+            return Reply(self, refuse=f"nothing to continue: {refusal}")
+        return Reply(self, continuing=continuation)
+
+    def can_continue(self) -> bool:
+        """True when `continue_reply()` has something to continue (a Continue button's state)."""
+        return self._continuation()[1] is not None
+
+    def _continuation(self) -> tuple[str, Continuation | None]:
+        last = self.messages[-1] if self.messages else None
+        if last is None or last.role != "assistant":
+            return "the last message is not a reply", None
+        if last.status == "complete":
+            return "the last reply is complete", None
+        continuation = Continuation.of(last)
+        if continuation is None:
+            return "the reply has no text yet (retry regenerates it)", None
+        return "", continuation
+
+    def edit_last(self, text: str) -> Reply:
+        """Replace the last user message with `text`, drop what followed it, and stream a new reply.
+
+        The message keeps its pin; a title made from it follows the edit. ValueError for empty text.
+        """
+        if not text.strip():
+            raise ValueError("a message needs some text")
+        start = self._last_user_text()
+        if start is None:
+            return Reply(self, refuse="nothing to edit: there is no user message")
+        old = self.messages[start]
+        titled_by_it = self.title == make_title(message_text(old)) and start == self._first_user_text()
+        self._truncate(start)
+        self._append(ChatMessage("user", [{"type": "text", "text": text}], pinned=old.pinned))
+        if titled_by_it:
+            self.rename(make_title(text))
+        return Reply(self)
+
     def undo(self) -> bool:
-        """Drop the last exchange (user turn and its reply, tool turns included). False if empty."""
+        """Drop the last exchange: its user turn, reply and tool turns, and the system messages given
+        just before it or since (they belong to it; see `window`). False if empty."""
         if not self.messages:
             return False
-        start = self._last_user_text()
-        self._truncate(start if start is not None else 0)
+        self._truncate(exchanges(self.messages)[-1].start)
         return True
 
     def clear(self) -> None:
@@ -513,11 +226,25 @@ class Conversation:
         self.messages = []
         self._saved = False
 
-    def set_system(self, text: str) -> None:
-        """Change the persona for the following requests (saved)."""
+    def set_system(self, text: str, persona: str | None = None) -> None:
+        """Change the persona for the following requests (saved); `persona` names the config file's
+        persona the text comes from (None: typed by the user)."""
         self.options.system = text
+        self.options.persona = persona
         if self.store is not None and self._saved:
-            self.store.update_conversation(self.id, system=text)
+            self.store.update_conversation(self.id, system=text, settings={"persona": persona})
+
+    def set_thinking(self, on: bool) -> None:
+        """Request (and show) extended thinking in the following replies, or not (saved)."""
+        self.options.thinking = on
+        if self.store is not None and self._saved:
+            self.store.update_conversation(self.id, settings={"thinking": on})
+
+    def rename(self, title: str) -> None:
+        """Change the conversation's title (saved)."""
+        self.title = title
+        if self.store is not None and self._saved:
+            self.store.update_conversation(self.id, title=title)
 
     def set_model(self, model: str) -> None:
         """Change the model for the following requests (saved)."""
@@ -587,20 +314,24 @@ class Conversation:
         return plan_window(self.messages, max_turns=options.max_turns, max_tokens=options.max_context_tokens,
                            counter=count, cache=self.token_cache, key=key)  # fmt: skip
 
-    def _request(self) -> tuple[dict[str, Any], WindowPlan]:
-        """The keyword arguments of `messages.stream` for the next request, and its window."""
+    def _request(self, *, prefill: bool = False) -> tuple[dict[str, Any], WindowPlan]:
+        """The keyword arguments of `messages.stream` for the next request, and its window; with
+        `prefill`, the final assistant turn is sent as text to continue (and thinking is left out)."""
         options = self.options
         plan = self._plan()
-        params: dict[str, Any] = {
-            "model": options.model,
-            "max_tokens": options.max_tokens,
-            "messages": to_api([self.messages[i] for i in plan.included]),
-        }
+        messages = to_api([self.messages[i] for i in plan.included])
+        if prefill:
+            final = messages[-1] if messages and messages[-1]["role"] == "assistant" else None
+            if final is None:
+                raise ValueError("nothing to continue: the window does not end with the reply")
+            final["content"] = [b for b in final["content"] if b.get("type") == "text"]
+        params: dict[str, Any] = {"model": options.model, "max_tokens": options.max_tokens,
+                                  "messages": messages}  # fmt: skip
         if options.system:
             params["system"] = options.system
         if self.tools:
             params["tools"] = self.tools.definitions
-        thinking = self._thinking()
+        thinking = None if prefill else self._thinking()
         if thinking:
             params["thinking"] = thinking
             params["max_tokens"] = options.max_tokens + options.thinking_budget  # the API wants max > budget
@@ -633,6 +364,9 @@ class Conversation:
                 return index
         return None
 
+    def _first_user_text(self) -> int | None:
+        return next((i for i, m in enumerate(self.messages) if is_user_text(m)), None)
+
     def _append(self, message: ChatMessage) -> None:
         self.messages.append(message)
         if self.store is None:
@@ -640,7 +374,7 @@ class Conversation:
         with self.store.transaction():
             if not self._saved:
                 self.store.create_conversation(self.id, title=self.title, system=self.options.system,
-                                               model=self.options.model)  # fmt: skip
+                                               model=self.options.model, settings=self.settings)  # fmt: skip
                 self._saved = True
             message.id = self.store.add_message(self.id, len(self.messages) - 1, message)
 
@@ -663,25 +397,8 @@ class Conversation:
         totals.turns += 1
         if totals.cost is not None:
             totals.cost = None if end.cost is None else totals.cost + end.cost
-        used = sum(getattr(end, key) for key in _USAGE_KEYS)
+        used = sum(getattr(end, key) for key in USAGE_KEYS)
         totals.per_model[self.options.model] = totals.per_model.get(self.options.model, 0) + used
-
-
-def estimate_output_tokens(content: list[dict[str, Any]]) -> int:
-    """About a token per four characters of streamed text, thinking and tool input."""
-    chars = 0
-    for block in content:
-        chars += len(block.get("text") or "") + len(block.get("thinking") or "")
-        if block.get("type") == "tool_use":
-            chars += len(json.dumps(block.get("input") or {}))
-    return -(-chars // 4)
-
-
-def _usage_update(usage: Any) -> UsageUpdate:
-    return UsageUpdate(
-        int(usage.input_tokens or 0), int(usage.output_tokens or 0),
-        int(usage.cache_creation_input_tokens or 0), int(usage.cache_read_input_tokens or 0),
-    )  # fmt: skip
 
 
 def _new_id() -> str:

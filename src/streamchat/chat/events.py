@@ -11,10 +11,15 @@ Status = Literal["complete", "interrupted", "error"]
 
 @dataclass(frozen=True)
 class BlockStart:
-    """A content block began (`name` is the tool's name for tool_use)."""
+    """A content block began (`name` is the tool's name for tool_use).
+
+    `prefix` is set on the first text block of a continued reply (`Conversation.continue_reply`): the
+    text the message already had, which the deltas continue; a view draws it first.
+    """
 
     kind: BlockKind
     name: str | None = None
+    prefix: str = ""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@
   recommended settings, plus a repetition guard (`engines.sampling`).
 - Output: UTF-8 decoded incrementally; a leading `<think>...</think>` becomes thinking; stop
   sequences cut the visible text (a possible start of one is held back) (`engines.output`).
+- Structured outputs: `output_config.format` holds the text to a grammar built from its schema.
 - Tools: `tool_choice` any/tool generate a call constrained by a grammar built from the input
   schemas (`engines.grammar`); `auto` lets the model answer, and turns a reply that starts with
   the call form into a constrained call; `none` leaves the tools out of the prompt.
@@ -17,15 +18,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import re
 import threading
 import weakref
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import jinja2
 
@@ -35,7 +37,7 @@ from ..api.stream import Finish, Part
 from ..config import builtin_model_path
 from .base import EngineError
 from .batching import BatchScheduler, KVStats
-from .grammar import tool_call_grammar
+from .grammar import output_format_grammar, tool_call_grammar
 from .llama_model import LoadedModel, available_cpus, default_threads
 from .prompt import CHATML_TEMPLATE, ChatTemplate, render_prompt
 from .sampling import ConstrainedSampler, Guard, Sampler, Sampling, build_chain, model_defaults, resolve
@@ -175,24 +177,32 @@ class LlamaEngine:
         with self._seed_lock:
             return self._seeds.getrandbits(32)
 
-    def _grammar(self, tools: tuple[Block, ...]) -> str:
-        key = repr(tools)
+    def _grammar(self, key: str, build: Callable[[], str]) -> str:
         grammar = self._grammars.get(key)
         if grammar is None:
             if len(self._grammars) > 32:
                 self._grammars.clear()
-            grammar = self._grammars[key] = tool_call_grammar(tools)
+            grammar = self._grammars[key] = build()
         return grammar
 
-    def _call_sampler(self, settings: Sampling, tools: tuple[Block, ...]) -> Sampler:
+    def _constrained(self, settings: Sampling, grammar: str) -> ConstrainedSampler:
+        """Samplers held to `grammar`, without the repetition guard (the grammar keeps them on track)."""
         vocab, plain, seed = self._model.vocab, settings.unguarded(), self._seed()
         free = build_chain(vocab, plain, seed)
         try:
-            constrained = build_chain(vocab, plain, seed, self._grammar(tools))
+            constrained = build_chain(vocab, plain, seed, grammar)
         except BaseException:
             Sampler(free).free()
             raise
         return ConstrainedSampler(free, constrained)
+
+    def _call_sampler(self, settings: Sampling, tools: tuple[Block, ...]) -> Sampler:
+        return self._constrained(settings, self._grammar(repr(tools), lambda: tool_call_grammar(tools)))
+
+    def _format_sampler(self, settings: Sampling, schema: dict[str, Any]) -> Sampler:
+        """Samplers for a reply held to `output_config.format` (the grammar is built once per schema)."""
+        key = "format:" + json.dumps(schema, sort_keys=True)
+        return self._constrained(settings, self._grammar(key, lambda: output_format_grammar(schema)))
 
     def generate(self, request: MessagesRequest, cancel: threading.Event) -> Iterator[Part]:
         """Stream the reply: text/thinking deltas, or one tool call; then `Finish` (none if cancelled).
@@ -207,6 +217,8 @@ class LlamaEngine:
         settings = self.sampling(request)
         if prompt.tool_mode == "forced":
             sampler = self._call_sampler(settings, prompt.tools)
+        elif request.output_format is not None:
+            sampler = self._format_sampler(settings, request.output_format)
         else:
             sampler = Sampler(build_chain(self._model.vocab, settings, self._seed()))
         left = threading.Event()  # the caller stopped iterating

@@ -3,7 +3,7 @@
 `blocks` is the pure core (where top-level blocks end), `layout` lays a block out at a width,
 `highlight` colours code line by line, `terminal` turns blocks into ANSI lines (and holds the
 one-shot `render_markdown`), `frames` paints them to a terminal as the reply streams in, and
-`plain` is `--no-markdown`.
+`plain` is `--no-markdown`; `html` is the web view's sanitized HTML (`render_html`, `HtmlStream`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from .frames import TerminalRenderer
+from .html import HtmlFrame, HtmlStream, render_html
 from .plain import PlainRenderer
 from .terminal import render_markdown
 
@@ -38,4 +39,12 @@ class Renderer(Protocol):
         """Everything fed so far."""
 
 
-__all__ = ["PlainRenderer", "Renderer", "TerminalRenderer", "render_markdown"]
+__all__ = [
+    "HtmlFrame",
+    "HtmlStream",
+    "PlainRenderer",
+    "Renderer",
+    "TerminalRenderer",
+    "render_html",
+    "render_markdown",
+]

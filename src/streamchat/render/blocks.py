@@ -82,6 +82,26 @@ def normalize(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n").translate(_CONTROLS)
 
 
+class StreamNormalizer:
+    """`normalize` for text that arrives in pieces: a CR that ends a piece may be half of a CR LF, so it
+    waits for the next piece (or the end)."""
+
+    def __init__(self) -> None:
+        self._carry_cr = False
+
+    def push(self, chunk: str) -> str:
+        """The normalized text of `chunk` that can be known now."""
+        if self._carry_cr:
+            chunk = "\r" + chunk
+        self._carry_cr = chunk.endswith("\r")
+        return normalize(chunk[:-1] if self._carry_cr else chunk)
+
+    def end(self) -> str:
+        """What is left at the end of the text (a held-back CR is a line end)."""
+        carried, self._carry_cr = self._carry_cr, False
+        return "\n" if carried else ""
+
+
 @dataclass(frozen=True, slots=True)
 class _Span:
     first: int  # first line of the block

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from rich.cells import cell_len
 
-from .blocks import FENCE, commit_blocks, fence_opening, normalize, split_blocks
+from .blocks import FENCE, StreamNormalizer, commit_blocks, fence_opening, split_blocks
 from .plain import FedText
 from .terminal import BlockPainter, FenceWriter, join_blocks
 
@@ -51,7 +51,7 @@ class TerminalRenderer:
         self._interval = 1.0 / max_fps if max_fps > 0 else 0.0
         self._fed = FedText()
         self._incoming: list[str] = []  # normalized text not yet in _pending
-        self._carry_cr = False  # a chunk ended in CR: it may be the first half of CR LF
+        self._normalizer = StreamNormalizer()
         self._pending = ""  # normalized text after the committed blocks (or the committed fence lines)
         self._lines_arrived = False  # a newline arrived since the last commit_blocks
         self._fence: FenceWriter | None = None  # the unfinished block is a fence, streamed line by line
@@ -76,13 +76,9 @@ class TerminalRenderer:
         if not chunk:
             return
         self._fed.append(chunk)
-        if self._carry_cr:
-            chunk = "\r" + chunk
-        self._carry_cr = chunk.endswith("\r")
-        if self._carry_cr:
-            chunk = chunk[:-1]
-        if chunk:
-            self._incoming.append(normalize(chunk))
+        text = self._normalizer.push(chunk)
+        if text:
+            self._incoming.append(text)
             self._dirty = True
         self.tick(now)
 
@@ -106,9 +102,8 @@ class TerminalRenderer:
         if self._done:
             return
         self._done = True
-        if self._carry_cr:
-            self._incoming.append("\n")
-            self._carry_cr = False
+        if rest := self._normalizer.end():
+            self._incoming.append(rest)
         self._take_incoming()
         committed = self._advance(final=True)
         frame = self._erase() + "".join(line + NEWLINE for line in committed)

@@ -38,6 +38,7 @@ class ChatSettings:
     api_key: str | None
     local: bool
     settings: Settings = field(default_factory=Settings)
+    persona: str | None = None  # the config file's persona `system` came from
 
 
 def resolve_settings(args: argparse.Namespace, settings: Settings | None = None) -> ChatSettings:
@@ -52,6 +53,7 @@ def resolve_settings(args: argparse.Namespace, settings: Settings | None = None)
         system = base.personas[persona]
     if getattr(args, "system", None) is not None:
         system = args.system
+        persona = None
     base_url = getattr(args, "base_url", None) or base.base_url
     engine = getattr(args, "engine", "llama")
     # An explicit --engine means the built-in server even when a key is configured (tests, demos).
@@ -70,6 +72,7 @@ def resolve_settings(args: argparse.Namespace, settings: Settings | None = None)
         api_key=base.api_key,
         local=local,
         settings=base,
+        persona=persona or None,
     )
 
 

@@ -15,10 +15,13 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from .. import __version__
 from ..chat.conversation import ChatMessage, Conversation
 from ..chat.events import TurnEnd
+from ..chat.messages import message_text
+from ..chat.usage import usage_series
 from ..config import data_dir
 from .endpoint import ChatSettings, Endpoint, SetupError
 from .output import BOLD, CYAN, DIM, RED, YELLOW, Output, QuietInput
 from .session import error, load_toolset, open_chat, open_conversation, open_store
+from .sparkline import usage_lines
 from .status import compact, context_text, format_cost, status_line, turn_line
 from .view import LiveUsage, ReplyView, consume, error_text, tool_input_text
 
@@ -32,9 +35,10 @@ HELP = [
     ("/load ID", "open a saved conversation"),
     ("/undo", "drop the last exchange"),
     ("/retry", "regenerate the last reply"),
+    ("/continue", "go on with an interrupted or failed reply, in the same message"),
     ("/context", "what the context window holds and what was dropped"),
     ("/pin [N]", "keep message N in the window (default: your last message); /unpin [N]"),
-    ("/tokens", "token usage: last turn and session"),
+    ("/tokens", "token usage: last turn, input and output per turn as sparklines, session"),
     ("/cost", "session cost"),
     ("/thinking", "toggle extended thinking (requested and shown)"),
     ("/help", "this list"),
@@ -81,7 +85,8 @@ class ChatREPL:
         self.commands: dict[str, Callable[[str], bool]] = {
             "clear": self.cmd_clear, "new": self.cmd_clear, "system": self.cmd_system,
             "model": self.cmd_model, "history": self.cmd_history, "load": self.cmd_load,
-            "undo": self.cmd_undo, "retry": self.cmd_retry, "context": self.cmd_context,
+            "undo": self.cmd_undo, "retry": self.cmd_retry, "continue": self.cmd_continue,
+            "context": self.cmd_context,
             "pin": self.cmd_pin, "unpin": self.cmd_unpin, "tokens": self.cmd_tokens,
             "cost": self.cmd_cost, "thinking": self.cmd_thinking, "help": self.cmd_help,
             "quit": self.cmd_quit, "exit": self.cmd_quit,
@@ -221,10 +226,12 @@ class ChatREPL:
         self.last_end = end
         if view.usage.context_tokens:
             self.context_tokens = view.usage.context_tokens
+        more = ", /continue goes on" if self.conv.can_continue() else ""
         if end.status == "interrupted":
-            self.out.line("⏹ interrupted — partial reply kept (/retry regenerates it)", YELLOW)
+            self.out.line(f"⏹ interrupted — partial reply kept (/retry regenerates it{more})", YELLOW)
         elif end.status == "error":
-            self.out.line(f"✗ {error_text(end, self.endpoint.client.max_retries)} — /retry to try again", RED)
+            failure = error_text(end, self.endpoint.client.max_retries)
+            self.out.line(f"✗ {failure} — /retry to try again{more}", RED)
         line = f"{turn_line(end)} │ {self.status_text()}"
         if len(line) < self.out.size()[0]:
             self.out.line(line, DIM)
@@ -252,6 +259,9 @@ class ChatREPL:
     def show_message(self, index: int, message: ChatMessage) -> None:
         """One saved message, as it looked when it streamed."""
         text = message_text(message)
+        if message.role == "system":
+            self.out.line(f"system: {text}", DIM)
+            return
         if message.role == "user":
             if all(b.get("type") == "tool_result" for b in message.content):
                 self.out.line(f"  ↳ tool result{'s' if len(message.content) > 1 else ''}", DIM)
@@ -365,6 +375,14 @@ class ChatREPL:
         self.stream(self.conv.retry)
         return True
 
+    def cmd_continue(self, arg: str) -> bool:
+        reply = self.conv.continue_reply()
+        if reply.result is not None:  # refused: nothing was sent
+            self.out.line(f"{reply.result.error} — /retry regenerates a reply", YELLOW)
+            return True
+        self.stream(lambda: reply)
+        return True
+
     def cmd_context(self, arg: str) -> bool:
         report = self.conv.window()
         included = set(report.included)
@@ -419,6 +437,9 @@ class ChatREPL:
     def cmd_tokens(self, arg: str) -> bool:
         if self.last_end is not None:
             self.out.line(turn_line(self.last_end))
+        series = usage_series(self.conv.messages, self.conv.options.model, local=self.conv.options.local)
+        for line in usage_lines(series, self.conv.options.max_context_tokens, self.out.size()[0]):
+            self.out.line(line)
         t = self.conv.totals
         cache = f"cache write {t.cache_creation_input_tokens} read {t.cache_read_input_tokens}"
         self.out.line(f"session: in {t.input_tokens} · out {t.output_tokens} · {cache} · {t.turns} turns")
@@ -439,7 +460,7 @@ class ChatREPL:
         on = not self.conv.options.thinking
         if arg in ("on", "off"):
             on = arg == "on"
-        self.conv.options.thinking = on
+        self.conv.set_thinking(on)
         self.out.line(f"thinking {'on: requested and shown' if on else 'off'}", DIM)
         return True
 
@@ -453,11 +474,6 @@ def _key_bindings() -> KeyBindings:
         event.current_buffer.insert_text("\n")
 
     return bindings
-
-
-def message_text(message: ChatMessage) -> str:
-    """The text blocks of a message, joined."""
-    return "".join(str(b.get("text", "")) for b in message.content if b.get("type") == "text")
 
 
 def preview(text: str, width: int) -> str:

@@ -38,6 +38,7 @@ def conversation_options(chat: ChatSettings, endpoint: Endpoint) -> Conversation
         max_turns=chat.max_turns,
         max_context_tokens=chat.max_context_tokens,
         thinking=chat.thinking,
+        persona=chat.persona,
         temperature=chat.temperature,
         local=endpoint.local,
     )
@@ -61,12 +62,13 @@ def open_conversation(args: argparse.Namespace, chat: ChatSettings, endpoint: En
     if conv.options.model != endpoint.model and (endpoint.local or getattr(args, "model", None)):
         conv.set_model(endpoint.model)
     if getattr(args, "system", None) is not None or getattr(args, "persona", None):
-        conv.set_system(chat.system)
+        conv.set_system(chat.system, chat.persona)
     conv.options.max_tokens = chat.max_tokens
     conv.options.max_turns = chat.max_turns if chat.max_turns is not None else conv.options.max_turns
     if chat.max_context_tokens is not None:
         conv.options.max_context_tokens = chat.max_context_tokens
-    conv.options.thinking = chat.thinking or conv.options.thinking
+    if chat.thinking:  # --thinking turns it on for the conversation; without it, the saved setting holds
+        conv.set_thinking(True)
     conv.options.local = endpoint.local
     return conv
 

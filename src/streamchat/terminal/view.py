@@ -22,6 +22,7 @@ from ..chat.events import (
     UsageUpdate,
     WindowNotice,
 )
+from ..render.blocks import commit_blocks
 from .output import (
     CYAN,
     DIM,
@@ -135,6 +136,9 @@ class ReplyView:
                 live_status = self.live_status
                 self.status = StatusUnderRenderer(self.out, lambda: live_status(self.usage))
                 self.renderer = markdown_renderer(self.out, self.status.frame, reserve=1)
+            if event.prefix:  # a continued reply: draw again what the continuation goes on from
+                self.text += event.prefix
+                self.renderer.feed(redrawn_part(event.prefix, markdown=self.markdown))
         elif event.kind == "thinking":
             if self.show_thinking:
                 self.out.line("thinking…", DIM)
@@ -291,6 +295,19 @@ def _watch_resize(view: ReplyView) -> Handler:
 def _restore_resize(previous: Handler) -> None:
     if previous is not None and hasattr(signal, "SIGWINCH"):
         signal.signal(signal.SIGWINCH, previous)
+
+
+def redrawn_part(prefix: str, *, markdown: bool) -> str:
+    """The end of a continued reply's text that is drawn again before its continuation.
+
+    The reply's finished Markdown blocks are on screen and stay as they are; its last block (cut where
+    the reply stopped) is drawn again from its start, so it renders whole with what follows. Without
+    Markdown, the last line is written again.
+    """
+    if markdown:
+        split = commit_blocks(prefix + "\n")  # the cut line counts as complete: its block is the last
+        return prefix[split.offset + split.tail_start :]
+    return prefix[prefix.rfind("\n") + 1 :]
 
 
 def tool_input_text(data: dict[str, Any]) -> str:
