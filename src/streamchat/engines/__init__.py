@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from ..api.request import SAMPLING_EXTENSIONS
 from .base import Engine, EngineError
 
 
@@ -26,7 +29,7 @@ def load_engine(
     if spec == "llama":
         from .llama import DEFAULT_PARALLEL, PROMPT_BUDGET, LlamaEngine
 
-        budget = prefill_chunk or PROMPT_BUDGET
+        budget = PROMPT_BUDGET if prefill_chunk is None else prefill_chunk
         return LlamaEngine(model_path, n_ctx=n_ctx, seed=seed, n_threads=n_threads,
                            parallel=parallel or DEFAULT_PARALLEL, prompt_budget=budget,
                            repeat_penalty=repeat_penalty, dry_multiplier=dry_multiplier)  # fmt: skip
@@ -38,11 +41,30 @@ def load_engine(
     raise ValueError(f"unknown engine {spec!r}: use 'llama' or 'script:PATH'")
 
 
-def _at_least_one(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+# bounds the engine can honour; a value outside is refused with the range, not clamped in silence
+PARALLEL_RANGE = (1, 128)  # llama.cpp holds at most 256 sequences, two slots per running reply
+PREFILL_CHUNK_RANGE = (1, 512)  # a step's batch is at most 512 tokens
+N_CTX_RANGE = (64, 1 << 20)
+
+
+_KIND_NAMES = {int: "a whole number", float: "a number"}
+
+
+def _ranged(kind: type[int] | type[float], low: float, high: float) -> Callable[[str], Any]:
+    """An argparse type: a number of `kind` in [low, high], else a one-line error naming the range."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {_KIND_NAMES[kind]}") from None
+        if not low <= value <= high:  # NaN fails this too
+            shown = f"{kind(low)} to {kind(high)}"
+            raise argparse.ArgumentTypeError(f"{text} is out of range: use {shown}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
@@ -56,17 +78,20 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--script-rate", type=float, default=0.0, metavar="R",
                         help="script engine: deltas per second (0 = as fast as possible)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="sampling / script seed")
-    parser.add_argument("--n-ctx", type=int, default=8192,
+    parser.add_argument("--n-ctx", type=_ranged(int, *N_CTX_RANGE), default=8192,
                         help="llama.cpp KV cells: each reply's window, shared by all replies")  # fmt: skip
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="llama.cpp threads (default: all cores; 1 is steadier when busy)")  # fmt: skip
-    parser.add_argument("--parallel", type=_at_least_one, default=None, metavar="N",
+    parser.add_argument("--parallel", type=_ranged(int, *PARALLEL_RANGE), default=None, metavar="N",
                         help="replies decoded at once (default 4); more wait in line")  # fmt: skip
-    parser.add_argument("--prefill-chunk", type=_at_least_one, default=None, metavar="N",
+    parser.add_argument("--prefill-chunk", type=_ranged(int, *PREFILL_CHUNK_RANGE), default=None, metavar="N",
                         help="prompt tokens per step while other replies decode (default 64)")  # fmt: skip
-    parser.add_argument("--repeat-penalty", type=float, default=None, metavar="F",
+    guard = SAMPLING_EXTENSIONS  # the same ranges as the request's own fields
+    parser.add_argument("--repeat-penalty", type=_ranged(float, *guard["repeat_penalty"]), default=None,
+                        metavar="F",
                         help="repetition penalty for requests without one (1 = off)")  # fmt: skip
-    parser.add_argument("--dry-multiplier", type=float, default=None, metavar="F",
+    parser.add_argument("--dry-multiplier", type=_ranged(float, *guard["dry_multiplier"]), default=None,
+                        metavar="F",
                         help="DRY repetition guard for requests without one (0 = off)")  # fmt: skip
 
 

@@ -35,6 +35,7 @@ from ..api.errors import InvalidRequestError
 from ..api.request import Block, MessagesRequest
 from ..api.stream import Finish, Part
 from ..config import builtin_model_path
+from . import PARALLEL_RANGE, PREFILL_CHUNK_RANGE
 from .base import EngineError
 from .batching import BatchScheduler, KVStats
 from .grammar import output_format_grammar, tool_call_grammar
@@ -96,8 +97,10 @@ class LlamaEngine:
         `dry_multiplier` set the repetition guard for requests that leave it out (None: the model's).
         `flash_attn` is llama.cpp's own default and decodes faster; `seed` seeds per-request seeds.
         """
-        if parallel < 1:
-            raise ValueError("parallel must be at least 1")
+        for name, value, (low, high) in (("parallel", parallel, PARALLEL_RANGE),
+                                         ("prompt_budget", prompt_budget, PREFILL_CHUNK_RANGE)):  # fmt: skip
+            if not low <= value <= high:
+                raise ValueError(f"{name} must be {low} to {high}, not {value}")
         path = Path(model_path) if model_path is not None else builtin_model_path()
         if not path.is_file():
             raise FileNotFoundError(f"no model file at {path}")
@@ -109,6 +112,7 @@ class LlamaEngine:
         self.model_path = str(path)
         self.model_id, self.display_name = model_names(path)
         self.max_concurrency: int | None = parallel
+        self.prompt_budget = prompt_budget  # prompt tokens per step while other replies decode
         self.context_window = self._model.n_ctx
         model = self._model
         self.template = ChatTemplate(
