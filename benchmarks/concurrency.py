@@ -15,7 +15,7 @@ last token received); TTFT = request sent to first text delta. Arms alternate wi
 medians over rounds are reported. Targets: aggregate S >= L8 at 4 and 8 streams; worst TTFT S <= L8
 at 4 and 8; one stream S >= 0.95 x T. Exits non-zero when a target is missed.
 
-Usage: python benchmarks/concurrency.py [--rounds 3] [--tokens 200] [--parallel N] [--no-llama-server]
+Usage: python benchmarks/concurrency.py [--rounds 3] [--tokens 200] [--parallel N[,M...]] [--no-llama-server]
 """
 
 from __future__ import annotations
@@ -83,9 +83,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=200)
-    parser.add_argument(
-        "--parallel", type=int, default=None, help="streamchat's --parallel (default: its own)"
-    )
+    parser.add_argument("--parallel", default="", metavar="N[,M...]",
+                        help="streamchat's --parallel (default: its own); several: one arm each, "
+                             "the targets checked on the first")  # fmt: skip
     parser.add_argument("--baseline-ref", default=BASELINE_REF)
     parser.add_argument("--no-llama-server", action="store_true", help="only streamchat vs today's engine")
     args = parser.parse_args()
@@ -101,15 +101,17 @@ def main() -> int:
     threads = default_threads()[0]
     model = builtin_model_path()
     common = ["--n-ctx", "8192", "--threads", str(threads)]
-    ours = [*common, *(["--parallel", str(args.parallel)] if args.parallel else [])]
+    parallels = [int(n) for n in args.parallel.split(",") if n.strip()] or [0]
     baseline_src, keep = export_baseline(args.baseline_ref)
     print(
         f"{load()}; {threads} threads; model {model.name}; {args.tokens} greedy tokens per stream", flush=True
     )
     servers: list[Server] = []
     try:
-        servers.append(start_streamchat("S streamchat (batched)", ours))
-        servers.append(start_streamchat(f"T today's engine ({args.baseline_ref})", common, baseline_src))
+        for i, n in enumerate(parallels):
+            name = f"S{'' if i == 0 else i + 1} streamchat{f' --parallel {n}' if n else ''}"
+            servers.append(start_streamchat(name, [*common, *(["--parallel", str(n)] if n else [])]))
+        servers.insert(1, start_streamchat(f"T today's engine ({args.baseline_ref})", common, baseline_src))
         if binary is not None:
             flags = ["-t", str(threads), "-tb", str(threads), "-fa", "on", "-c", "8192"]
             servers.append(start_llama_server("L4 llama-server -np 4", binary, model, [*flags, "-np", "4"]))
@@ -156,7 +158,7 @@ def main() -> int:
     if single < 0.95:
         missed.append("one stream")
     if binary is not None:
-        l8 = names[3]
+        l8 = next(n for n in names if n.startswith("L8"))
         for count in (4, 8):
             ratio = med(s_name, count, "aggregate") / med(l8, count, "aggregate")
             ttft_s, ttft_l = med(s_name, count, "worst_ttft"), med(l8, count, "worst_ttft")
