@@ -47,21 +47,24 @@ def segments(path: str) -> list[str | int]:
 
 
 def resolves(body: Any, path: list[str | int]) -> bool:
-    """The path leads into the body (its last step may be a missing key: "Field required")."""
-    node = body
-    for i, step in enumerate(path):
-        last = i == len(path) - 1
-        if (isinstance(node, dict) and step in node) or (
-            isinstance(node, list) and isinstance(step, int) and step < len(node)
-        ):
-            node = node[step]
-        elif isinstance(node, dict) and isinstance(step, str):
-            if last or not isinstance(node.get("type"), str):
-                return last  # a missing key, or a tagged union's tag in the path (`thinking.enabled.x`)
-            continue  # the tag segment pydantic-style paths carry: `content.0.text.text`
-        else:
-            return False
-    return True
+    """The path leads into the body (its last step may be a missing key: "Field required").
+
+    A step may also be the tag segment pydantic-style paths carry (`content.0.text.text`: the
+    block's tag, then its field), and a tag can be spelled like one of the block's keys, so both
+    readings of a step are tried.
+    """
+    if not path:
+        return True
+    step, rest = path[0], path[1:]
+    if isinstance(body, list):
+        return isinstance(step, int) and step < len(body) and resolves(body[step], rest)
+    if not isinstance(body, dict) or not isinstance(step, str):
+        return False
+    if step in body and resolves(body[step], rest):
+        return True
+    if not rest:
+        return True  # a missing key: "Field required"
+    return body.get("type") == step and resolves(body, rest)  # the tag of a tagged union's member
 
 
 def check_response(response: httpx.Response, body: Any) -> dict[str, Any] | None:

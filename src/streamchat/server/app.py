@@ -332,6 +332,8 @@ class StreamingMessage(Response):
         finally:
             if waiting is not None and not waiting.done():
                 waiting.cancel()
+            elif waiting is not None and not waiting.cancelled():
+                waiting.exception()  # cancelled just as the engine ended: its end is retrieved, not logged
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
