@@ -91,7 +91,8 @@ def main() -> int:
             start_streamchat("U streamchat --prefill-chunk 512", [*common, "--prefill-chunk", "512"])
         )
         if binary is not None:
-            flags = ["-t", str(threads), "-tb", str(threads), "-fa", "on", "-c", "8192", "-np", "4"]
+            # -c is split between its 4 slots: 16384 gives each 4096, room for the ~2,200-token prompt
+            flags = ["-t", str(threads), "-tb", str(threads), "-fa", "on", "-c", "16384", "-np", "4"]
             servers.append(start_llama_server("L llama-server -np 4", binary, builtin_model_path(), flags))
         run = 0
         for server in servers:
