@@ -597,7 +597,7 @@ function attachRun(runId, position, {after = 0, kind = "send", article = null} =
 
 function onRunEvent(run, type, data) {
   if (state.run !== run) return;
-  if (type === "blocks" || type === "tail") run.chars = data.chars;
+  if (data.chars !== undefined) run.chars = data.chars;
   if (type === "usage") run.usage = data;
   if (type === "tool_ask") showToolQuestion(run, data);
   if (type === "tool_answer") run.article.querySelector(`.tool-ask[data-tool-id="${CSS.escape(data.id)}"]`)?.remove();

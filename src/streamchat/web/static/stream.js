@@ -9,12 +9,14 @@
 //   handle.close();  handle.lastSeq;
 //
 // The server sends sanitized HTML: finished Markdown blocks once ("blocks", appended and never
-// touched again) and the unfinished last block ("tail", swapped in place). So the work of one
-// frame is the size of the tail, never the size of the reply, and nothing here parses Markdown.
+// touched again) and the unfinished last block ("tail", swapped in place). A code block streams by
+// lines: its empty block once ("fence"), then its finished lines appended inside its <code>
+// ("lines"), and the tail is its unfinished line. So the work of one frame is the size of the tail
+// (one block, or one line of code), never the size of the reply, and nothing here parses Markdown.
 // Event types and fields are documented in streamchat/web/protocol.py.
 
 const EVENT_TYPES = [
-  "start", "part", "blocks", "tail", "input", "part_end", "tool_call", "tool_ask", "tool_answer",
+  "start", "part", "blocks", "fence", "lines", "tail", "input", "part_end", "tool_call", "tool_ask", "tool_answer",
   "tool_result", "usage", "window", "end",
 ];
 
@@ -29,7 +31,7 @@ export class ReplyView {
   /** @param {HTMLElement} content the message's `.content` element */
   constructor(content) {
     this.content = content;
-    this.parts = new Map(); // part index -> {kind, element, body, tail, input}
+    this.parts = new Map(); // part index -> {kind, element, body, tail, input, lineTail, fence}
   }
 
   /** Apply one event (`type`, decoded `data`); unknown types are ignored. */
@@ -37,6 +39,8 @@ export class ReplyView {
     switch (type) {
       case "part": this.openPart(data); break;
       case "blocks": this.appendBlocks(data); break;
+      case "fence": this.openFence(data); break;
+      case "lines": this.appendLines(data); break;
       case "tail": this.setTail(data); break;
       case "input": this.appendInput(data); break;
       case "part_end": this.endPart(data); break;
@@ -48,7 +52,10 @@ export class ReplyView {
 
   /** Remove any live tail (the run ended without closing its part, e.g. a dropped log). */
   settle() {
-    for (const part of this.parts.values()) part.tail?.remove();
+    for (const part of this.parts.values()) {
+      this.closeFence(part);
+      part.tail?.remove();
+    }
   }
 
   openPart({part, kind, html}) {
@@ -62,7 +69,7 @@ export class ReplyView {
         element.classList.add("live");
       }
     }
-    const entry = {kind, element, body, tail: null, input: null};
+    const entry = {kind, element, body, tail: null, input: null, lineTail: null, fence: null};
     if (kind !== "tool_use") {
       entry.tail = document.createElement("div");
       entry.tail.className = "tail";
@@ -84,14 +91,58 @@ export class ReplyView {
   }
 
   appendBlocks({part, html}) {
+    this.appendFragment(this.part(part), fragment(html));
+  }
+
+  /** A code block that streams by lines: appended once; its unfinished line is a tail in its <code>. */
+  openFence({part, html}) {
     const entry = this.part(part);
-    if (entry.tail) entry.tail.before(fragment(html));
-    else entry.body.append(fragment(html));
+    const block = fragment(html);
+    const element = block.firstElementChild;
+    const code = element?.querySelector("code") ?? null;
+    // What follows the block (its newline) waits until the block is finished, so the finished text
+    // only ever grows at its end.
+    const after = document.createDocumentFragment();
+    while (element?.nextSibling) after.append(element.nextSibling);
+    this.appendFragment(entry, block);
+    if (!code) {
+      element?.after(after);
+      return;
+    }
+    entry.lineTail = document.createElement("span");
+    entry.lineTail.className = "tail";
+    code.append(entry.lineTail);
+    entry.fence = {element, after};
+    if (entry.tail) {
+      entry.tail.replaceChildren(); // it held the fence's opening, now drawn by the block itself
+      entry.tail.hidden = true;
+    }
+  }
+
+  appendLines({part, html, end}) {
+    const entry = this.part(part);
+    if (!entry.lineTail) return;
+    if (html) entry.lineTail.before(fragment(html));
+    if (end) this.closeFence(entry);
+  }
+
+  closeFence(entry) {
+    entry.lineTail?.remove();
+    entry.lineTail = null;
+    entry.fence?.element.after(entry.fence.after);
+    entry.fence = null;
+    if (entry.tail) entry.tail.hidden = false;
+  }
+
+  appendFragment(entry, content) {
+    if (entry.tail) entry.tail.before(content);
+    else entry.body.append(content);
   }
 
   setTail({part, html}) {
     const entry = this.part(part);
-    if (entry.tail) entry.tail.innerHTML = html;
+    if (entry.lineTail) entry.lineTail.innerHTML = html;
+    else if (entry.tail) entry.tail.innerHTML = html;
   }
 
   appendInput({part, text}) {
@@ -102,6 +153,7 @@ export class ReplyView {
   endPart({part, html}) {
     const entry = this.parts.get(part);
     if (!entry) return;
+    this.closeFence(entry);
     entry.tail?.remove();
     entry.tail = null;
     if (html && entry.element) {
