@@ -80,12 +80,12 @@ TRACE_CATEGORIES = ["toplevel", "devtools.timeline"]
 SMALL = 8_000
 
 # Injected into every page before its scripts: times each SSE listener (and the style and layout it
-# leaves dirty), notes the event that carries the reply's last characters, and marks each frame's
-# first event in the trace. `chars` is read from the end of the data (both servers put it last).
+# leaves dirty; the trace finds these calls by the name `timed`) and notes the event that carries the
+# reply's last characters. `chars` is read from the end of the data (both servers put it last).
 INSTRUMENT = """
 (() => {
   const TOTAL = %(total)d;
-  const bench = {events: [], dom: null, painted: null, trace: %(trace)s, lastChars: -1, frames: 0};
+  const bench = {events: [], dom: null, painted: null, lastChars: -1, frames: 0};
   window.__bench = bench;
   const charsOf = (data) => {
     const at = data.lastIndexOf('"chars":');
@@ -100,14 +100,13 @@ INSTRUMENT = """
       const chars = typeof event.data === "string" ? charsOf(event.data) : null;
       if (chars !== null && chars !== bench.lastChars) {
         bench.lastChars = chars;
-        if (bench.trace) console.timeStamp("bench-frame");
         bench.frames += 1;
       }
       const t0 = performance.now();
       const result = listener.call(this, event);
       void document.body.offsetHeight;  // the style and layout the listener left to do
       const t1 = performance.now();
-      bench.events.push([type, t1 - t0, event.data.length, chars]);
+      bench.events.push([type, t1 - t0, event.data.length, chars, t0]);
       if (chars === TOTAL && bench.dom === null) {
         bench.dom = performance.timeOrigin + t1;
         requestAnimationFrame(() => {
@@ -153,27 +152,21 @@ window.__benchStart = () => {
 # -- the baseline server ------------------------------------------------------------------------------
 
 
-def baseline_frames(
-    reply: str, rate: float = RATE, fps: float = FPS
-) -> tuple[list[tuple[float, str]], float]:
-    """The baseline's SSE events: (due time, data) at each 1/fps tick, and the time the last delta lands."""
+def ours_schedule(events: list[list[Any]]) -> list[tuple[float, int]]:
+    """When ours' page got each frame, and how much text it held: (seconds after the first, chars)."""
+    out: list[tuple[float, int]] = []
+    for _, _, _, chars, at in events:
+        if chars is not None and (not out or chars != out[-1][1]):
+            out.append((at / 1e3, chars))
+    return [(at - out[0][0], chars) for at, chars in out]
+
+
+def baseline_frames(reply: str, schedule: list[tuple[float, int]]) -> list[tuple[float, str]]:
+    """The baseline's SSE events, (due time, data): the text so far rendered whole, at each of `schedule`."""
     from streamchat.render import render_html
 
-    count = len(deltas(reply))
-    duration = (count - 1) / rate
-    frames: list[tuple[float, str]] = []
-    tick = 0
-    while True:
-        due = tick / fps
-        arrived = min(count, int(due * rate) + 1)
-        chars = min(len(reply), arrived * CHUNK)
-        if due >= duration:
-            due, chars = duration, len(reply)  # the last delta: a frame of its own, as ours sends it
-        html = render_html(reply[:chars])
-        frames.append((due, json.dumps({"html": html, "chars": chars}, ensure_ascii=False)))
-        if chars == len(reply):
-            return frames, duration
-        tick += 1
+    return [(due, json.dumps({"html": render_html(reply[:chars]), "chars": chars}, ensure_ascii=False))
+            for due, chars in schedule]  # fmt: skip
 
 
 def baseline_main(argv: list[str]) -> int:
@@ -270,7 +263,7 @@ class Replay:
     task_duration: float = 0.0  # s of main-thread task time (thread ticks)
     stream_bytes: int = 0  # body bytes of the reply's event stream
     other_bytes: int = 0  # body bytes of every other response during the replay
-    events: list[list[Any]] = field(default_factory=list)  # [type, listener ms, data length, chars]
+    events: list[list[Any]] = field(default_factory=list)  # [type, listener ms, data length, chars, at ms]
     frames: int = 0
     dom_at: float | None = None  # epoch s: the DOM holds the last delta
     painted_at: float | None = None  # epoch s: the frame after that has been rendered
@@ -319,55 +312,82 @@ def task_duration(cdp: Any) -> float:
     return float(next(m["value"] for m in metrics if m["name"] == "TaskDuration"))
 
 
-def trace_frame_costs(trace: bytes, charses: list[int]) -> list[tuple[int, float]]:
-    """Per-frame main-thread task time from a Chromium trace and the page's frame marks, in order."""
-    data = json.loads(trace)
-    events = data["traceEvents"] if isinstance(data, dict) else data
-    marks = [e for e in events if e.get("name") == "TimeStamp"
-             and (e.get("args", {}).get("data", {}).get("message") == "bench-frame")]  # fmt: skip
-    if not marks:
-        return []
-    thread = (marks[0]["pid"], marks[0]["tid"])
-    tasks = sorted((e["ts"], e.get("tdur", e.get("dur", 0))) for e in events
-                   if e.get("name") == "ThreadControllerImpl::RunTask" and e.get("ph") == "X"
-                   and (e["pid"], e["tid"]) == thread)  # fmt: skip
-    starts = sorted(m["ts"] for m in marks)
-    # The task that holds a frame's mark started before it: windows open at the start of that task.
-    opens = []
-    for mark in starts:
-        holder = max((ts for ts, _ in tasks if ts <= mark), default=mark)
-        opens.append(holder)
-    opens.append(opens[-1] + 100_000)  # the last frame: its task and 100 ms after it
-    costs = []
-    index = 0
-    for frame, (begin, end) in enumerate(zip(opens, opens[1:], strict=False)):
-        total = 0.0
-        while index < len(tasks) and tasks[index][0] < begin:
-            index += 1
-        scan = index
-        while scan < len(tasks) and tasks[scan][0] < end:
-            total += tasks[scan][1]
-            scan += 1
-        chars = charses[frame] if frame < len(charses) else -1
-        costs.append((chars, total / 1e3))
-    return costs
+RENDERING = {"UpdateLayoutTree", "Layout", "PrePaint", "Paint", "Layerize"}
 
 
-def frame_chars(events: list[list[Any]]) -> list[int]:
-    """The `chars` of each frame (the events a frame mark was set on), in order."""
-    out, last = [], -1
-    for _, _, _, chars in events:
-        if chars is not None and chars != last:
-            out.append(chars)
-            last = chars
+def event_frames(events: list[list[Any]]) -> list[tuple[int, int]]:
+    """For each listener call, in order: (frame number, chars of that frame); -1 before the first frame.
+
+    A frame is the events of one server frame: they share `chars` (a new value starts a frame);
+    events without `chars` (part, usage, end, ...) belong to the frame they follow.
+    """
+    out, frame, chars = [], -1, -1
+    for _, _, _, value, _ in events:
+        if value is not None and value != chars:
+            frame, chars = frame + 1, value
+        out.append((frame, chars))
     return out
+
+
+def trace_frame_costs(trace: bytes, events: list[list[Any]]) -> list[tuple[int, float]]:
+    """Per-frame main-thread thread time, from a Chromium trace: (chars, ms) for each frame, in order.
+
+    A frame's cost is the thread time of its listener calls (the instrumentation's `timed`, in the
+    order the page logged them: JSON, DOM work, forced style and layout), plus the rest of the tasks
+    that ran them (the network data and the EventSource parser, shared by the frames in the task),
+    plus the rendering updates after them (style, layout, paint, layerize, the scroll event; one
+    update is shared by the frames applied since the one before). Other tasks are not counted.
+    """
+    data = json.loads(trace)
+    trace_events = data["traceEvents"] if isinstance(data, dict) else data
+    calls = [e for e in trace_events if e.get("name") == "FunctionCall"
+             and e.get("args", {}).get("data", {}).get("functionName") == "timed"]  # fmt: skip
+    if not calls or len(calls) != len(events):
+        raise RuntimeError(f"the trace has {len(calls)} listener calls, the page logged {len(events)}")
+    thread = (calls[0]["pid"], calls[0]["tid"])
+    on_thread = [e for e in trace_events if e.get("ph") == "X" and (e["pid"], e["tid"]) == thread]
+    tasks = sorted((e for e in on_thread if e["name"] == "ThreadControllerImpl::RunTask"), key=lambda e: e["ts"])
+    marks = sorted(((e["ts"], e["name"]) for e in on_thread if e["name"] in RENDERING), key=lambda m: m[0])
+    calls.sort(key=lambda e: e["ts"])
+    frames = event_frames(events)
+    cost: dict[int, float] = {}
+    chars_of: dict[int, int] = {}
+    pending: set[int] = set()  # frames applied since the last rendering update
+    call, mark = 0, 0
+    for task in tasks:
+        end = task["ts"] + task["dur"]
+        inside: list[int] = []
+        while call < len(calls) and calls[call]["ts"] < end:
+            if calls[call]["ts"] >= task["ts"]:
+                inside.append(call)
+            call += 1
+        rendering = False
+        while mark < len(marks) and marks[mark][0] < end:
+            rendering = rendering or marks[mark][0] >= task["ts"]
+            mark += 1
+        rest = task.get("tdur", task["dur"]) - sum(calls[i].get("tdur", calls[i]["dur"]) for i in inside)
+        applied = {frames[i][0] for i in inside if frames[i][0] >= 0}
+        for i in inside:
+            frame, chars = frames[i]
+            if frame >= 0:
+                cost[frame] = cost.get(frame, 0.0) + calls[i].get("tdur", calls[i]["dur"])
+                chars_of[frame] = chars
+        if applied:
+            for frame in applied:
+                cost[frame] += rest / len(applied)
+            pending |= applied
+        elif rendering and pending:
+            for frame in pending:
+                cost[frame] += rest / len(pending)
+            pending = set()
+    return [(chars_of[frame], cost[frame] / 1e3) for frame in sorted(cost)]
 
 
 def replay(browser: Any, arm: str, url: str, reply: str, *, server: Server | None = None,
            trace: bool = False) -> Replay:  # fmt: skip
     """Stream `reply` once into a fresh page of `arm` ("ours" or "baseline")."""
     context = browser.new_context(viewport=VIEWPORT)
-    context.add_init_script(INSTRUMENT % {"total": len(reply), "trace": "true" if trace else "false"})
+    context.add_init_script(INSTRUMENT % {"total": len(reply)})
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -405,7 +425,7 @@ def replay(browser: Any, arm: str, url: str, reply: str, *, server: Server | Non
             bench["painted"] / 1e3 + result.clock_offset  # fmt: skip
         result.stream_bytes, result.other_bytes = network.split("/events")
         if trace:
-            result.frame_costs = trace_frame_costs(trace_bytes, frame_chars(result.events))
+            result.frame_costs = trace_frame_costs(trace_bytes, result.events)
         if server is not None:
             stamp = server.stamp_lines()[-1]
             result.last_delta_at, result.first_delta_at = stamp["last_delta"], stamp["first_delta"]
@@ -461,42 +481,42 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average at start: {load_average()} ({os.cpu_count()} cores)")
     print(f"reply: {describe(reply)}")
     print(f"small reply (its first blocks): {len(small):,} chars")
-    started = time.perf_counter()
-    frames, duration = baseline_frames(reply)
-    small_frames, _ = baseline_frames(small)
-    print(f"{len(deltas(reply)):,} deltas of {CHUNK} chars at {RATE:g}/s: {duration:.2f} s; baseline: "
-          f"{len(frames)} frames of whole-reply HTML rendered in {time.perf_counter() - started:.1f} s")  # fmt: skip
+    duration = (len(deltas(reply)) - 1) / RATE
+    print(f"{len(deltas(reply)):,} deltas of {CHUNK} chars at {RATE:g}/s: {duration:.2f} s on schedule")
+
+    def pair(server: Server, text: str, trace: bool = False) -> tuple[Replay, Replay]:
+        """Ours, then the baseline fed the same frames (text so far, whole) at the same instants."""
+        mine = replay(browser, "ours", server.url, text, server=server, trace=trace)
+        frames = baseline_frames(text, ours_schedule(mine.events))
+        with start_baseline(frames) as url:
+            theirs = replay(browser, "baseline", url, text, trace=trace)
+        return mine, theirs
 
     ours: list[Replay] = []
     base: list[Replay] = []
     with contextlib.ExitStack() as stack:
         server = stack.enter_context(start_streamchat(reply))
         small_server = stack.enter_context(start_streamchat(small))
-        baseline_url = stack.enter_context(start_baseline(frames))
-        small_baseline_url = stack.enter_context(start_baseline(small_frames))
         playwright = stack.enter_context(sync_playwright())
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         stack.callback(browser.close)
         print("warm-up: one replay of each arm")
-        replay(browser, "ours", server.url, reply, server=server)
-        replay(browser, "baseline", baseline_url, reply)
+        pair(server, reply)
         for run in range(args.runs):
-            ours.append(replay(browser, "ours", server.url, reply, server=server))
-            base.append(replay(browser, "baseline", baseline_url, reply))
-            o, b = ours[-1], base[-1]
+            o, b = pair(server, reply)
+            ours.append(o)
+            base.append(b)
             assert o.dom_at is not None and o.last_delta_at is not None and o.painted_at is not None
-            print(f"  run {run + 1}: main thread ours {o.task_duration:6.3f} s, baseline {b.task_duration:6.3f} s;"
-                  f" bytes ours {o.stream_bytes:,}, baseline {b.stream_bytes:,};"
+            print(f"  run {run + 1}: {o.frames} frames; main thread ours {o.task_duration:6.3f} s, baseline"
+                  f" {b.task_duration:6.3f} s; bytes ours {o.stream_bytes:,}, baseline {b.stream_bytes:,};"
                   f" last delta -> DOM {(o.dom_at - o.last_delta_at) * 1e3:5.1f} ms,"
                   f" -> painted {(o.painted_at - o.last_delta_at) * 1e3:5.1f} ms;"
                   f" engine {o.last_delta_at - (o.first_delta_at or 0):.2f} s; load {load_average()}")  # fmt: skip
         print("traced replays (per-frame cost)")
-        traced_ours = replay(browser, "ours", server.url, reply, server=server, trace=True)
-        traced_base = replay(browser, "baseline", baseline_url, reply, trace=True)
-        small_ours = [replay(browser, "ours", small_server.url, small, server=small_server, trace=True)
-                      for _ in range(args.small_runs)]  # fmt: skip
-        small_base = [replay(browser, "baseline", small_baseline_url, small, trace=True)
-                      for _ in range(args.small_runs)]  # fmt: skip
+        traced_ours, traced_base = pair(server, reply, trace=True)
+        smalls = [pair(small_server, small, trace=True) for _ in range(args.small_runs)]
+        small_ours = [o for o, _ in smalls]
+        small_base = [b for _, b in smalls]
 
     print(f"\nload average at the end: {load_average()}")
     print("\n1. Main-thread time for the whole reply (CDP TaskDuration, thread time; median of runs)")
@@ -524,8 +544,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  ours p99(80 KB) / p99(8 KB) = {flat:.2f};  baseline: "
           f"{percentile(base_80, 0.99) / percentile(base_8, 0.99):.2f}")  # fmt: skip
     check(flat <= 1.5, "per frame: ours p99 at 80 KB <= 1.5 x p99 at 8 KB")
-    listener = [ms for r in ours for t, ms, _, _ in r.events if t in ("blocks", "fence", "lines", "tail")]
-    base_listener = [ms for r in base for t, ms, _, _ in r.events if t == "html"]
+    listener = [ms for r in ours for t, ms, *_ in r.events if t in ("blocks", "fence", "lines", "tail")]
+    base_listener = [ms for r in base for t, ms, *_ in r.events if t == "html"]
     print(
         f"  (listener + forced style/layout per event, untraced runs: ours p99 "
         f"{percentile(listener, 0.99):.2f} ms, baseline p99 {percentile(base_listener, 0.99):.2f} ms)"

@@ -7,7 +7,9 @@ a page that appends each finished block once and swaps the tail ends with `rende
 
 A top-level code fence streams line by line, as in the terminal: its empty code block is sent once
 (`fence`), each finished line is highlighted once and appended inside its `<code>` (`lines`), and
-only the unfinished last line is the tail, so a frame costs the same at line 5 or line 500. Code is
+only the unfinished last line is the tail, so a frame costs the same at line 5 or line 500. Each
+line is a `<span class="line">` (a block in the page's CSS), so the browser lays out an appended
+line without laying out the lines before it again. Code is
 highlighted one line at a time (`LineHighlighter`, which carries the lexer's state from line to
 line) in the one-shot render too, so the streamed fence and the one-shot fence are the same HTML.
 
@@ -188,13 +190,18 @@ def tokens_html(tokens: LexedLine) -> str:
     return "".join(out)
 
 
+def line_html(tokens: LexedLine, newline: str = "\n") -> str:
+    """One line of code as a block of its own (a page appends lines to a long block at a flat cost)."""
+    return f'<span class="line">{tokens_html(tokens)}{newline}</span>'
+
+
 def code_block_html(code: str, language: str) -> str:
     """A code block: a header with its language and a Copy button, then the code highlighted by lines."""
     highlighter = LineHighlighter(language)
     lines = code.split("\n")
-    body = "".join(tokens_html(highlighter.push(line)) + "\n" for line in lines[:-1])
+    body = "".join(line_html(highlighter.push(line)) for line in lines[:-1])
     if lines[-1]:  # fence content always ends in a newline; a caller's code may not
-        body += tokens_html(highlighter.push(lines[-1]))
+        body += line_html(highlighter.push(lines[-1]), "")
     shell = code_block_shell(language)
     at = shell.rindex("</code>")
     return shell[:at] + body + shell[at:]
@@ -227,7 +234,7 @@ class FenceHtml:
         if fence_closes(self.opening, line):
             return "", True
         tokens = self._highlighter.push(fence_content(self.opening, line))
-        return sanitize(tokens_html(tokens) + "\n"), False
+        return sanitize(line_html(tokens)), False
 
     def end(self, partial: str) -> str:
         """The HTML that ends the fence when the text ends inside it; `partial` is its unterminated line."""

@@ -190,11 +190,16 @@ export class ReplyView {
 /**
  * Follow a run's events from the one after `after`. EventSource reconnects by itself and sends
  * Last-Event-ID; events at or below the last seq seen are dropped, so nothing applies twice.
+ * Events are applied once per animation frame, all that arrived since the last one, and only then
+ * handed to `onEvent`: a frame is one DOM update and one layout however many events it holds.
  * `onGone` means the events can no longer be had: reload the message from the store.
  */
 export function followRun(url, view, {after = 0, onEvent, onEnd, onGone} = {}) {
   let last = after;
   let finished = false;
+  let closed = false;
+  let queued = [];
+  let scheduled = false;
   const source = new EventSource(after ? `${url}?after=${after}` : url);
   const finish = (callback, value) => {
     if (finished) return;
@@ -202,24 +207,45 @@ export function followRun(url, view, {after = 0, onEvent, onEnd, onGone} = {}) {
     source.close();
     callback?.(value);
   };
+  const flush = () => {
+    scheduled = false;
+    const batch = queued;
+    queued = [];
+    if (closed) return;
+    for (const [type, data] of batch) view.apply(type, data);
+    for (const [type, data, seq] of batch) {
+      onEvent?.(type, data, seq);
+      if (type === "end") finish(onEnd, data);
+    }
+  };
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    // A hidden tab draws no frames: apply its events from a task instead.
+    if (document.hidden) setTimeout(flush, 0);
+    else requestAnimationFrame(flush);
+  };
   for (const type of EVENT_TYPES) {
     source.addEventListener(type, (event) => {
       const seq = Number(event.lastEventId);
       if (!(seq > last)) return;
       last = seq;
-      const data = JSON.parse(event.data);
-      view.apply(type, data);
-      onEvent?.(type, data, seq);
-      if (type === "end") finish(onEnd, data);
+      queued.push([type, JSON.parse(event.data), seq]);
+      if (type === "end") source.close(); // nothing follows; EventSource must not reconnect meanwhile
+      schedule();
     });
   }
-  source.addEventListener("gone", () => finish(onGone));
+  const gone = () => {
+    flush(); // what arrived is still drawn; the page reloads the message next
+    finish(onGone);
+  };
+  source.addEventListener("gone", gone);
   source.addEventListener("error", () => {
     // CLOSED: the server answered with something that is not a stream (the run is unknown or over).
-    if (source.readyState === EventSource.CLOSED) finish(onGone);
+    if (source.readyState === EventSource.CLOSED && !finished && !queued.some(([type]) => type === "end")) gone();
   });
   return {
-    close() { finished = true; source.close(); },
+    close() { finished = true; closed = true; source.close(); },
     get lastSeq() { return last; },
   };
 }
