@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
-from typing import Any
-
-import anthropic
+from typing import TYPE_CHECKING, Any
 
 from .config import Settings, load_settings
 from .engines import add_engine_options
+
+if TYPE_CHECKING:  # the SDK takes ~1 s to import: `streamchat --help` and argument errors never need it
+    import anthropic
 
 DEFAULT_CLAUDE_MODEL = "claude-sonnet-5-5"
 
@@ -136,6 +137,8 @@ def open_endpoint(args: argparse.Namespace, chat: ChatSettings) -> Endpoint:
     """Connect to Claude / the given base URL, or start the built-in model's server on 127.0.0.1."""
     if chat.local:
         return _local_endpoint(args, chat)
+    import anthropic
+
     base_url = chat.base_url or "https://api.anthropic.com"
     client = anthropic.Anthropic(api_key=chat.api_key or "none", base_url=base_url)
     model = chat.model or (_first_model(client) if chat.base_url else None) or DEFAULT_CLAUDE_MODEL
@@ -145,6 +148,8 @@ def open_endpoint(args: argparse.Namespace, chat: ChatSettings) -> Endpoint:
 
 def _first_model(client: anthropic.Anthropic) -> str | None:
     """The first model a custom endpoint lists (None when it does not answer)."""
+    import anthropic
+
     try:
         page = client.models.list(limit=1)
         return page.data[0].id if page.data else None
@@ -153,6 +158,8 @@ def _first_model(client: anthropic.Anthropic) -> str | None:
 
 
 def _local_endpoint(args: argparse.Namespace, chat: ChatSettings) -> Endpoint:
+    import anthropic
+
     from .engines import engine_from_args
     from .server import ServerThread, create_app
 

@@ -8,10 +8,9 @@ import sys
 from datetime import datetime
 from typing import Any
 
-import anthropic
-
 from ..endpoint import add_conversation_options
-from .session import error, open_chat, open_store
+
+# Building the parser imports nothing heavy (anthropic, the chat, rich): each command imports what it runs.
 
 
 def add_chat_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -99,7 +98,9 @@ def format_rows(rows: list[dict[str, Any]], width: int = 100) -> list[str]:
 
 def run_history(args: argparse.Namespace) -> int:
     """`streamchat history`: saved conversations, newest first."""
-    store = open_store()
+    from ..chat.store import default_store
+
+    store = default_store()
     width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 200
     for line in format_rows(conversation_rows(store, args.limit), width):
         print(line)
@@ -108,6 +109,10 @@ def run_history(args: argparse.Namespace) -> int:
 
 def run_models(args: argparse.Namespace) -> int:
     """`streamchat models`: the models the configured endpoint lists."""
+    import anthropic
+
+    from .session import error, open_chat
+
     opened = open_chat(args)
     if opened is None:
         return 2
