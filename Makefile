@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# npm projects of the tests (official and third-party JS clients), each installed from its lock file
+NPM_PROJECTS := tests/server/ts tests/clients/claude_code tests/clients/vercel_ai
+NPM_STAMPS := $(NPM_PROJECTS:%=%/node_modules/.streamchat-lock)
+
 .PHONY: chat serve web test lint bench clean
 
 $(STAMP): pyproject.toml
@@ -11,6 +15,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
+
+# npm ci runs the packages' install scripts (Claude Code's postinstall places its native binary);
+# the stamp holds the lock file's hash, as the tests check it
+%/node_modules/.streamchat-lock: %/package-lock.json
+	cd $* && npm ci --no-audit --no-fund
+	sha256sum $*/package-lock.json | cut -d' ' -f1 | tr -d '\n' > $@
 
 chat: $(STAMP)
 	$(BIN)/streamchat
@@ -27,7 +37,7 @@ $(CHROMIUM):
 	if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 	else sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; fi
 
-test: $(STAMP) $(CHROMIUM)
+test: $(STAMP) $(CHROMIUM) $(NPM_STAMPS)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/pytest -q

@@ -96,21 +96,56 @@ def test_event_sequence_for_thinking_text_and_tool_use() -> None:
     ]
     assert events[-2] == {
         "type": "message_delta",
-        "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+        "delta": {"stop_reason": "tool_use", "stop_sequence": None, "stop_details": None, "container": None},
         "usage": {
             "input_tokens": 7,
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": 0,
             "output_tokens": 6,
+            "output_tokens_details": {"thinking_tokens": 2},
         },
     }
-    assert events[0]["message"]["usage"] == {
-        "input_tokens": 7,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
-        "output_tokens": 0,
-        "service_tier": "standard",
-    }
+    assert events[0]["message"]["usage"] == FULL_USAGE | {"output_tokens": 0}
+    started = events[0]["message"]
+    assert started["stop_details"] is None and started["container"] is None and started["diagnostics"] is None
+
+
+FULL_USAGE = {
+    "input_tokens": 7,
+    "cache_creation_input_tokens": 0,
+    "cache_read_input_tokens": 0,
+    "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+    "output_tokens": 6,
+    "output_tokens_details": {"thinking_tokens": 0},
+    "server_tool_use": None,
+    "service_tier": "standard",
+    "inference_geo": "not_available",
+    "speed": "standard",
+}
+
+
+def test_events_and_message_carry_every_field_of_the_sdk_models() -> None:
+    """Every field the SDK's models define is there, with a type they accept (validated strictly)."""
+    from anthropic.types import Message, RawMessageStreamEvent, Usage
+    from pydantic import TypeAdapter
+
+    events = run(MIXED)
+    adapter: TypeAdapter[Any] = TypeAdapter(RawMessageStreamEvent)
+    for event in events:
+        if event["type"] != "ping":  # the SDK's event union has no ping (its stream drops them)
+            adapter.validate_python(event, strict=True)
+    message = fold(events)
+    Message.model_validate(message, strict=True)
+    assert set(Message.model_fields) == set(message)
+    assert set(Usage.model_fields) == set(message["usage"])
+    delta = events[-2]["delta"]
+    assert set(anthropic_delta_fields()) == set(delta)
+
+
+def anthropic_delta_fields() -> list[str]:
+    from anthropic.types.raw_message_delta_event import Delta
+
+    return list(Delta.model_fields)
 
 
 def test_fold_gives_the_final_message() -> None:
@@ -129,13 +164,10 @@ def test_fold_gives_the_final_message() -> None:
         ],
         "stop_reason": "tool_use",
         "stop_sequence": None,
-        "usage": {
-            "input_tokens": 7,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-            "output_tokens": 6,
-            "service_tier": "standard",
-        },
+        "stop_details": None,
+        "container": None,
+        "diagnostics": None,
+        "usage": FULL_USAGE | {"output_tokens_details": {"thinking_tokens": 2}},
     }
 
 

@@ -110,7 +110,7 @@ def collect(events: Any) -> list[ReplyEvent]:
     return list(events)
 
 
-def wait_until(condition: Any, timeout: float = 5.0) -> None:
+def wait_until(condition: Any, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"

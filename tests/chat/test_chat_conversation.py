@@ -241,11 +241,13 @@ def test_system_messages_are_kept_in_history_and_sent_in_place(harness: Any, sto
     assert [(m.role, m.content) for m in back.messages][-1] == ("system", instruction.content)
     back.options.max_turns = 1  # a knob of the session, not saved
     back.messages.append(ChatMessage("user", [{"type": "text", "text": "two"}]))  # as send() would
-    assert back.api_messages() == [  # the last turn only (max_turns=1), with the instruction before it
-        {"role": "system", "content": [{"type": "text", "text": "From now on, answer in French."}]},
+    assert back.api_messages() == [  # the last turn only (max_turns=1), the instruction right after it
         {"role": "user", "content": [{"type": "text", "text": "two"}]},
+        {"role": "system", "content": [{"type": "text", "text": "From now on, answer in French."}]},
     ]
     back.messages.pop()
+    assert list(back.send("two"))[-1].status == "complete"  # the server takes the instruction's place
+    back.undo()
     assert conv.undo() and [m.role for m in conv.messages] == []  # the system message went with its turn
     assert store.load(conv.id).messages == []
     with pytest.raises(ValueError):

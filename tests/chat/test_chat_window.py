@@ -172,13 +172,16 @@ def test_system_messages_open_the_exchange_that_follows_them() -> None:
     # They are not turns: the last turn is kept with the instructions given for it, in place.
     plan = plan_window(history, max_turns=1)
     assert plan.included == list(range(3, 10)) and plan.dropped == [0, 1, 2]
-    assert to_api([history[i] for i in plan.included]) == [
+    assert to_api([history[i] for i in plan.included]) == [  # after the turn they were given for
+        {"role": "user", "content": [text("b")]},
         {"role": "system", "content": [text("S1")]},
         {"role": "system", "content": [text("S2")]},
-        {"role": "user", "content": [text("b")]},
         {"role": "assistant", "content": [tool_use("t")]},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "ok"}]},
         {"role": "assistant", "content": [text("y")]},
+    ]  # S3 waits for its turn: the API takes a system message only after a user turn
+    assert to_api([history[i] for i in plan.included] + [user("c")])[-2:] == [
+        {"role": "user", "content": [text("c")]},
         {"role": "system", "content": [text("S3")]},
     ]
 
@@ -189,9 +192,9 @@ def test_a_system_message_is_never_left_without_its_turn() -> None:
     for turns in (1, 2):
         window = [history[i] for i in plan_window(history, max_turns=turns).included]
         api = to_api(window)
-        if any(m["role"] == "system" for m in api):  # only ever right before the turn it was given for
+        if any(m["role"] == "system" for m in api):  # only ever right after the turn it was given for
             at = [m["role"] for m in api].index("system")
-            assert api[at + 1] == {"role": "user", "content": [text("b")]}
+            assert api[at - 1] == {"role": "user", "content": [text("b")]}
         else:
             assert user("b") not in window
     # Pinning the instruction keeps its whole exchange; by budget it is dropped with its turn.
@@ -210,12 +213,18 @@ def test_to_api_system_messages() -> None:
     assert to_api([ChatMessage("system", [text(""), {"type": "image", "source": {}}])]) == []
     assert to_api([system("only an instruction")]) == []
     assert to_api([system("first"), assistant(text("orphan")), user("q")]) == [
-        {"role": "system", "content": [text("first")]},
         {"role": "user", "content": [text("q")]},
+        {"role": "system", "content": [text("first")]},
     ]
-    # Between a tool call and its result it breaks the pair: both are left out, the rest stays.
+    # Between a tool call and its result it moves after the result: the pair stays whole.
     assert to_api([user("q"), assistant(text("look"), tool_use("t")), system("hurry"), result("t")]) == [
         {"role": "user", "content": [text("q")]},
-        {"role": "assistant", "content": [text("look")]},
+        {"role": "assistant", "content": [text("look"), tool_use("t")]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "ok"}]},
         {"role": "system", "content": [text("hurry")]},
+    ]
+    # Given after the last reply, with no turn of its own in the request (a continuation): it waits.
+    assert to_api([user("q"), assistant(text("part")), system("later")]) == [
+        {"role": "user", "content": [text("q")]},
+        {"role": "assistant", "content": [text("part")]},
     ]

@@ -110,7 +110,7 @@ class Term:
         self.stream.feed(data)
         return True
 
-    def wait(self, condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    def wait(self, condition: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
         """Read output until `condition()` holds; fail with the screen after `timeout` seconds."""
         deadline = time.monotonic() + timeout
         while not condition():
@@ -119,7 +119,7 @@ class Term:
             if not self.pump() and not condition():
                 raise AssertionError(f"program exited while waiting for {what}; screen:\n{self.dump()}")
 
-    def wait_text(self, text: str | re.Pattern[str], timeout: float = 10.0) -> None:
+    def wait_text(self, text: str | re.Pattern[str], timeout: float = 60.0) -> None:
         """Until `text` (or a regex) is somewhere in scrollback+screen."""
         if isinstance(text, re.Pattern):
             self.wait(lambda: bool(text.search(self.text())), timeout, repr(text.pattern))
@@ -130,11 +130,11 @@ class Term:
         """How often `text` occurs in scrollback+screen."""
         return self.text().count(text)
 
-    def wait_count(self, text: str, n: int, timeout: float = 10.0) -> None:
+    def wait_count(self, text: str, n: int, timeout: float = 60.0) -> None:
         """Until `text` occurs at least `n` times."""
         self.wait(lambda: self.count(text) >= n, timeout, f"{n}x {text!r}")
 
-    def wait_prompt(self, n: int = 1, timeout: float = 15.0) -> None:
+    def wait_prompt(self, n: int = 1, timeout: float = 60.0) -> None:
         """Until the n-th status line at a prompt (the toolbar shows `context`) and an empty prompt."""
         self.wait(lambda: self.at_prompt(), timeout, "the prompt")
 
@@ -184,7 +184,7 @@ class Term:
         self.exitstatus = self.child.exitstatus
         return self.exitstatus
 
-    def wait_exit(self, timeout: float = 10.0) -> int | None:
+    def wait_exit(self, timeout: float = 60.0) -> int | None:
         """Until the program exits; its status."""
         deadline = time.monotonic() + timeout
         while self.pump(0.1):

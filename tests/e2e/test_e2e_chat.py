@@ -25,7 +25,7 @@ def test_reply_streams_before_it_is_finished(spawn: Spawn, mode: list[str]) -> N
     # part of the reply is on screen while its end has not arrived yet
     assert "Slow reply begins." in term.text()
     assert "SLOW-END" not in term.text()
-    term.wait_text("SLOW-END", timeout=20)
+    term.wait_text("SLOW-END", timeout=60)
     term.wait_text("turn: in ")
     assert term.close() == 0
 
@@ -118,7 +118,7 @@ def test_pin_system_model_tokens_cost_help_and_unknown(spawn: Spawn) -> None:
     for word in ("one", "two"):
         term.wait_prompt()
         term.submit(word)
-        term.wait_text("turn: in ", timeout=10)
+        term.wait_text("turn: in ", timeout=60)
         term.wait(lambda w=word: f"› {w}" in term.text())
     term.wait_count("turn: in ", 2)
     term.wait_prompt()
@@ -263,7 +263,7 @@ def test_resizing_while_a_reply_streams(spawn: Spawn) -> None:
     term.wait_text("word005")
     term.child.setwinsize(30, 80)
     term.screen.resize(30, 80)
-    term.wait_text("SLOW-END", timeout=20)
+    term.wait_text("SLOW-END", timeout=60)
     term.wait_text("turn: in ")
 
 
@@ -321,7 +321,7 @@ def test_live_status_line_under_a_streaming_reply(spawn: Spawn) -> None:
     # under the reply while it streams: model, context / budget, this reply's output so far
     live = r"streaming · streamchat-script · context \d+/5\.0k · reply out ~\d+ · session"
     term.wait_text(re.compile(live))
-    term.wait_text("SLOW-END", timeout=20)
+    term.wait_text("SLOW-END", timeout=60)
     term.wait_prompt()
     assert "streaming ·" not in term.text()  # erased when the reply ended, never left in scrollback
     assert term.close() == 0

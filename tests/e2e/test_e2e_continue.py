@@ -33,7 +33,7 @@ def test_ctrl_c_then_continue_shows_and_saves_the_whole_reply_once(spawn: Spawn,
     term.wait_prompt()
     assert "mark2." in term.text() and "mark3." not in term.text()
     term.submit("/continue")
-    term.wait_text("PARAS-END", timeout=20)
+    term.wait_text("PARAS-END", timeout=60)
     term.wait_text("turn: in ")
     term.wait_prompt()
     text = term.text()

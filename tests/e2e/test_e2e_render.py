@@ -32,7 +32,7 @@ def test_chat_reply_equals_the_one_shot_render(spawn: Spawn, chunk: int) -> None
                  "--max-tokens", "8000")  # fmt: skip
     term.wait_prompt()
     term.submit("report please")
-    term.wait_text("turn: in ", timeout=20)
+    term.wait_text("turn: in ", timeout=60)
     rows = term.rows()
     lines = rows_text(rows)
     start = lines.index("› report please") + 1

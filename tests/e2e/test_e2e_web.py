@@ -289,10 +289,18 @@ def test_keyboard_only_send_stop_regenerate(page: Page, web: Any) -> None:
     page.keyboard.press("Enter")
     wait_replies(page, 1, "complete")
     assert page.locator('article[data-role="user"] .content').inner_text() == "first line\nsecond line"
-    for _ in range(30):  # Shift+Tab back from the message box to the reply's Regenerate
-        page.keyboard.press("Shift+Tab")
-        if page.evaluate("() => document.activeElement.textContent") == "Regenerate":
-            break
+    focused = "() => { const e = document.activeElement;"\
+              " return `${e.closest('article')?.dataset.role ?? ''}:${e.dataset.action ?? e.id}`; }"
+    # Shift+Tab back from the message box reaches the reply's own buttons first: Regenerate, then Pin.
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate(focused) == "assistant:Regenerate"
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate(focused) == "assistant:Pin"
+    page.keyboard.press("Enter")  # pin the reply: the page redraws the buttons, focus stays on Pin
+    page.wait_for_selector('article[data-role="assistant"] button[data-action="Pin"][aria-pressed="true"]')
+    assert page.evaluate(focused) == "assistant:Pin"
+    page.keyboard.press("Tab")
+    assert page.evaluate(focused) == "assistant:Regenerate"
     page.keyboard.press("Enter")
     wait_until(lambda: len(server.engine.runs) == 2, what="the regenerated reply")
     wait_replies(page, 1, "complete")

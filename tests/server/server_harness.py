@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -14,14 +18,14 @@ import anthropic
 from streamchat.api.request import MessagesRequest
 from streamchat.api.stream import Part
 from streamchat.engines.script import ScriptEngine, parse_script
-from streamchat.server import ServerThread
+from streamchat.server import ServerSettings, ServerThread, create_app
 from streamchat.server.app import MessagesAPI
 
 API_KEY = "sk-test-local"
 USER = [{"role": "user", "content": "Hello"}]
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
+def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
     """Wait for a condition another thread makes true (polled; fails after `timeout`)."""
     deadline = time.monotonic() + timeout
     pause = threading.Event()
@@ -136,3 +140,47 @@ class Served:
         """No generation running or waiting, every slot free."""
         admission = self.api.admission
         return self.api.generations_running == 0 and admission.active == 0 and admission.waiting == 0
+
+
+Serve = Callable[..., Served]
+
+
+def running_servers() -> Iterator[Serve]:
+    """Yield `serve(script, chunk=, rate=, max_concurrency=, engine=, **ServerSettings fields)`, which
+    starts a real server (over a RecordingEngine unless `engine` is given); stops them all after."""
+    started: list[ServerThread] = []
+
+    def start(
+        script: Any = "Hello from the script engine.",
+        *,
+        chunk: int = 4,
+        rate: float = 0.0,
+        max_concurrency: int | None = None,
+        engine: Any = None,
+        **settings: Any,
+    ) -> Served:
+        engine = engine or RecordingEngine(script, chunk=chunk, rate=rate, max_concurrency=max_concurrency)
+        app = create_app(engine, ServerSettings(**settings))
+        thread = ServerThread(app)
+        url = thread.start()
+        started.append(thread)
+        return Served(url, app.app.state.api, engine, thread)
+
+    yield start
+    for thread in started:
+        thread.stop()
+
+
+def npm_ci(project: Path) -> None:
+    """Install an npm project from its committed lock file, unless this exact lock is installed already
+    (`make test` runs the same `npm ci` first; this covers a test run on its own)."""
+    digest = hashlib.sha256((project / "package-lock.json").read_bytes()).hexdigest()
+    stamp = project / "node_modules" / ".streamchat-lock"
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    npm = shutil.which("npm")
+    assert npm, "npm (Node.js 20 or newer) is needed for this test"
+    result = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=project, capture_output=True,
+                            text=True, timeout=900)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    stamp.write_text(digest)

@@ -31,13 +31,27 @@ def assert_api_error(
 
 # (create() keyword arguments, message fragment): all answered 400 invalid_request_error.
 INVALID = {
-    "max_tokens zero": ({"max_tokens": 0}, "max_tokens: Input should be greater than or equal to 1"),
+    "max_tokens negative": ({"max_tokens": -1}, "max_tokens: Input should be greater than or equal to 0"),
     "max_tokens not a number": (
         {"extra_body": {"max_tokens": "many"}},
         "max_tokens: Input should be a valid integer",
     ),
     "empty messages": ({"messages": []}, "at least one message is required"),
-    "bad role": ({"messages": [{"role": "system", "content": "hi"}]}, "messages.0.role"),
+    "bad role": ({"messages": [{"role": "bot", "content": "hi"}]}, "messages.0.role: Input should be"),
+    "system message first": ({"messages": [{"role": "system", "content": "hi"}]}, "first message must use"),
+    "block type a list": (
+        {"messages": [{"role": "user", "content": [{"type": ["text"], "text": "x"}]}]},
+        "messages.0.content.0.type: Input should be a valid string",
+    ),
+    "unknown effort": (
+        {"extra_body": {"output_config": {"effort": "extreme"}}},
+        "output_config.effort: Input should be 'low', 'medium', 'high', 'xhigh' or 'max'",
+    ),
+    "schema the grammar cannot hold": (
+        {"extra_body": {"output_config": {"format": {"type": "json_schema",
+                                                     "schema": {"type": "integer", "minimum": 3}}}}},
+        "output_config.format.schema: the keyword 'minimum' is not supported in structured outputs",
+    ),
     "first turn assistant": (
         {"messages": [{"role": "assistant", "content": "hi"}]},
         "first message must use",

@@ -1,4 +1,4 @@
-"""The official TypeScript SDK (`@anthropic-ai/sdk`, pinned in ts/package.json) against a real server."""
+"""The official TypeScript SDK (`@anthropic-ai/sdk`, locked in ts/package-lock.json) against a real server."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from server_harness import API_KEY
+from server_harness import API_KEY, npm_ci
 
 TS = Path(__file__).resolve().parent / "ts"
 SCRIPT = [
@@ -19,22 +19,8 @@ SCRIPT = [
 ]
 
 
-def ensure_sdk() -> None:
-    """Install the pinned SDK from the lock file when it isn't there (npm registry)."""
-    pinned = json.loads((TS / "package.json").read_text())["dependencies"]["@anthropic-ai/sdk"]
-    installed = TS / "node_modules/@anthropic-ai/sdk/package.json"
-    if installed.exists() and json.loads(installed.read_text())["version"] == pinned:
-        return
-    npm = shutil.which("npm")
-    assert npm, "npm is needed for the TypeScript SDK check (node 20 + npm)"
-    result = subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund"], cwd=TS, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr
-
-
 def test_typescript_sdk_stream_and_final_message(serve: Any) -> None:
-    ensure_sdk()
+    npm_ci(TS)
     node = shutil.which("node")
     assert node, "node is needed for the TypeScript SDK check"
     served = serve(SCRIPT, chunk=6)

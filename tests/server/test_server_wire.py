@@ -85,9 +85,11 @@ def test_exact_event_sequence_with_ping(serve: Any) -> None:
     assert open_index is None and [s["index"] for s in starts] == [0, 1, 2]
 
     final = frames[-2][1]
-    assert final["delta"] == {"stop_reason": "tool_use", "stop_sequence": None}
+    assert final["delta"] == {"stop_reason": "tool_use", "stop_sequence": None, "stop_details": None,
+                              "container": None}  # fmt: skip
     produced = len([d for d in deltas if d != "signature_delta"])
     assert final["usage"]["output_tokens"] == produced
+    assert final["usage"]["output_tokens_details"] == {"thinking_tokens": 3}
     assert final["usage"]["input_tokens"] == message["usage"]["input_tokens"]
     assert frames[-1][1] == {"type": "message_stop"}
 
@@ -186,7 +188,34 @@ def test_non_streaming_reply_shape(shared_server: Served) -> None:
             f"{shared_server.url}/v1/messages", json={**BODY, "stream": False}, headers=HEADERS
         )
     reply = response.json()
-    assert set(reply) == {"id", "type", "role", "model", "content", "stop_reason", "stop_sequence", "usage"}
+    from anthropic.types import Message
+
+    assert set(reply) == set(Message.model_fields)  # every field today's SDK defines, no other
+    assert reply["stop_details"] is None and reply["container"] is None and reply["diagnostics"] is None
     assert reply["content"] == [{"type": "text", "text": "Hello from the script engine."}]
     assert reply["stop_reason"] == "end_turn" and reply["stop_sequence"] is None
     assert reply["usage"]["output_tokens"] == 8 and reply["usage"]["cache_read_input_tokens"] == 0
+
+
+def test_a_long_wait_for_the_engine_is_kept_alive_with_pings(serve: Any) -> None:
+    """While the engine is silent (a long prompt on a slow CPU) the stream sends `ping`s, so a client's
+    idle watchdog does not give up; the reply then arrives as usual."""
+    served = serve("Worth the wait.", keepalive_seconds=0.05)
+    served.engine.hold.add("Hello")
+    with (
+        httpx.Client(base_url=served.url, headers=HEADERS, timeout=30) as http,
+        http.stream("POST", "/v1/messages", json={**BODY, "stream": True}) as response,
+    ):
+        lines = response.iter_lines()
+        names: list[str] = []
+        for line in lines:
+            if line.startswith("event: "):
+                names.append(line[7:])
+            if names.count("ping") == 3:
+                break
+        served.engine.release("Hello")
+        names += [line[7:] for line in lines if line.startswith("event: ")]
+    assert names[:4] == ["message_start", "ping", "ping", "ping"]
+    assert names[-2:] == ["message_delta", "message_stop"] and "content_block_start" in names
+    text_client = served.client()
+    assert text_client.messages.create(model="any", max_tokens=64, messages=USER).content

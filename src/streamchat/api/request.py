@@ -1,28 +1,46 @@
-"""Validation of Messages API requests, answered the way the real API answers them."""
+"""Validation of Messages API requests, answered the way the real API answers them.
+
+Two layers: every field's type is checked against the installed SDK's own definitions
+(`typecheck`, GA types, or the beta ones for `?beta=true`); then the rules types cannot say
+(turn order, where a system message may stand, tool_use/tool_result pairs, budgets) are checked
+here, and the body becomes a `MessagesRequest`. Unknown fields are ignored, as the API does.
+"""
 
 from __future__ import annotations
 
-import json
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .errors import InvalidRequestError
+from .jsonbody import decode_body
+from .typecheck import Shape, shape_of
 
-Role = Literal["user", "assistant"]
+Role = Literal["user", "assistant", "system"]
 Block = dict[str, Any]
 
-_BLOCK_TYPES = {
-    "text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking",
-    "server_tool_use", "web_search_tool_result", "search_result",
-}  # fmt: skip
+EFFORTS = ("low", "medium", "high", "xhigh", "max")
+# accepted as the API validates them; a local model has no use for them (see the README)
+NO_EFFECT_FIELDS = ("metadata", "service_tier", "speed", "inference_geo", "cache_control", "container",
+                    "diagnostics", "context_management")  # fmt: skip
+_MEDIA = ("image", "document")
+_INT32_MAX = 2**31 - 1
 
 
 @dataclass(frozen=True)
 class Message:
-    """One turn; string content is normalised to a single text block."""
+    """One turn; string content is normalised to a single text block.
+
+    `role` "system" is a mid-conversation system message (text blocks only), kept where it stands.
+    """
 
     role: Role
     content: tuple[Block, ...]
+
+    @property
+    def text(self) -> str:
+        """The text of its text blocks, joined."""
+        return "".join(b["text"] for b in self.content if b.get("type") == "text")
 
 
 @dataclass(frozen=True)
@@ -41,15 +59,16 @@ class MessagesRequest:
     tools: tuple[Block, ...] = ()
     tool_choice: Block | None = None
     thinking: Block | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    output_format: dict[str, Any] | None = None  # output_config.format.schema: the reply is JSON for it
+    effort: str | None = None  # output_config.effort
+    extra: dict[str, Any] = field(default_factory=dict)  # accepted fields without a local effect
+    media_path: str | None = None  # where the first image or document block is, in the body as sent
 
     @property
     def prefill(self) -> str:
         """Text of a final assistant turn, which the reply continues."""
         last = self.messages[-1]
-        if last.role != "assistant":
-            return ""
-        return "".join(b.get("text", "") for b in last.content if b.get("type") == "text")
+        return last.text if last.role == "assistant" else ""
 
     @property
     def thinking_enabled(self) -> bool:
@@ -57,30 +76,48 @@ class MessagesRequest:
 
     def has_media(self) -> bool:
         """True when any turn holds an image or a document (a text-only model refuses them)."""
-        return any(_has_media(b) for m in self.messages for b in m.content)
+        return self.media_path is not None
 
 
-def _has_media(block: Block) -> bool:
-    if block.get("type") in ("image", "document"):
-        return True
-    if block.get("type") == "tool_result" and isinstance(block.get("content"), list):
-        return any(_has_media(b) for b in block["content"] if isinstance(b, dict))
-    return False
+def _media_path(raw: list[dict[str, Any]]) -> str | None:
+    """The path of the first image or document block, inside tool results too."""
+    for i, message in enumerate(raw):
+        content = message["content"]
+        for j, block in enumerate(content if isinstance(content, list) else ()):
+            if block["type"] in _MEDIA:
+                return f"messages.{i}.content.{j}"
+            inner = block.get("content") if block["type"] == "tool_result" else None
+            for k, part in enumerate(inner if isinstance(inner, list) else ()):
+                if part["type"] in _MEDIA:
+                    return f"messages.{i}.content.{j}.content.{k}"
+    return None
 
 
 def parse_json_body(raw: bytes) -> Any:
-    """Decode a request body, answering malformed JSON like the API."""
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequestError(f"There was an issue with the JSON body of your request: {exc}") from None
+    """Decode a request body, answering malformed JSON like the API (see `jsonbody`)."""
+    return decode_body(raw)
+
+
+@functools.cache
+def _shape(count_only: bool, beta: bool) -> Shape:
+    # imported here: the SDK's type modules take a moment to import, and only the server needs them
+    if beta:
+        from anthropic.types.beta import message_count_tokens_params as beta_count
+        from anthropic.types.beta import message_create_params as beta_create
+
+        beta_body = beta_count.MessageCountTokensParams if count_only else beta_create.MessageCreateParamsBase
+        return shape_of(beta_body)
+    from anthropic.types import message_count_tokens_params as count
+    from anthropic.types import message_create_params as create
+
+    return shape_of(count.MessageCountTokensParams if count_only else create.MessageCreateParamsBase)
 
 
 def _fail(path: str, message: str) -> InvalidRequestError:
     return InvalidRequestError(f"{path}: {message}")
 
 
-def _number(body: dict[str, Any], name: str, low: float, high: float | None) -> float | None:
+def _number(body: dict[str, Any], name: str, low: float, high: float) -> float | None:
     value = body.get(name)
     if value is None:
         return None
@@ -88,100 +125,79 @@ def _number(body: dict[str, Any], name: str, low: float, high: float | None) -> 
         raise _fail(name, "Input should be a valid number")
     if value < low:
         raise _fail(name, f"Input should be greater than or equal to {low:g}")
-    if high is not None and value > high:
+    if value > high:
         raise _fail(name, f"Input should be less than or equal to {high:g}")
     return float(value)
 
 
-def _integer(body: dict[str, Any], name: str, *, required: bool, low: int) -> int | None:
-    value = body.get(name)
+def _top_k(body: dict[str, Any]) -> int | None:
+    value = body.get("top_k")
     if value is None:
-        if required:
-            raise _fail(name, "Field required")
         return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise _fail(name, "Input should be a valid integer")
-    if value < low:
-        raise _fail(name, f"Input should be greater than or equal to {low}")
-    return value
+        raise _fail("top_k", "Input should be a valid integer")
+    if value < 0:
+        raise _fail("top_k", "Input should be greater than or equal to 0")
+    return min(value, _INT32_MAX)  # larger keeps every candidate, as this does
 
 
-def _block(path: str, block: Any) -> Block:
-    if not isinstance(block, dict):
-        raise _fail(path, "Input should be a valid dictionary")
-    kind = block.get("type")
-    if kind not in _BLOCK_TYPES:
-        message = f"Input tag {kind!r} found using 'type' does not match any of the expected tags"
-        raise _fail(f"{path}.type", message)
-    if kind == "text":
-        if not isinstance(block.get("text"), str):
-            raise _fail(f"{path}.text", "Field required")
-        if not block["text"]:
+def _text_blocks(content: list[Block]) -> None:
+    for block in content:
+        if block["type"] == "text" and not block["text"]:
             raise InvalidRequestError("messages: text content blocks must be non-empty")
-    elif kind == "tool_use":
-        if not isinstance(block.get("id"), str) or not block["id"]:
-            raise _fail(f"{path}.id", "Field required")
-        if not isinstance(block.get("name"), str) or not block["name"]:
-            raise _fail(f"{path}.name", "Field required")
-        if not isinstance(block.get("input"), dict):
-            raise _fail(f"{path}.input", "Input should be a valid dictionary")
-    elif kind == "tool_result":
-        if not isinstance(block.get("tool_use_id"), str):
-            raise _fail(f"{path}.tool_use_id", "Field required")
-        content = block.get("content")
-        if isinstance(content, list):
-            for i, inner in enumerate(content):
-                _block(f"{path}.content.{i}", inner)
-        elif content is not None and not isinstance(content, str):
-            raise _fail(f"{path}.content", "Input should be a valid string or list")
-    elif kind == "thinking":
-        if not isinstance(block.get("thinking"), str):
-            raise _fail(f"{path}.thinking", "Field required")
-        if not isinstance(block.get("signature"), str):
-            raise _fail(f"{path}.signature", "Field required")
-    return block
 
 
-def _content(path: str, role: Role, content: Any) -> tuple[Block, ...]:
+def _content(path: str, role: str, content: Any) -> tuple[Block, ...]:
     if isinstance(content, str):
         if not content:
             raise InvalidRequestError("messages: text content blocks must be non-empty")
         return ({"type": "text", "text": content},)
-    if not isinstance(content, list):
-        raise _fail(f"{path}.content", "Input should be a valid string or list")
-    if not content and role == "user":
+    if not content and role != "assistant":
         raise InvalidRequestError(f"{path}: all messages must have non-empty content")
-    return tuple(_block(f"{path}.content.{i}", b) for i, b in enumerate(content))
+    _text_blocks(content)
+    return tuple(content)
 
 
-def _messages(raw: Any) -> tuple[Message, ...]:
-    if raw is None:
-        raise _fail("messages", "Field required")
-    if not isinstance(raw, list):
-        raise _fail("messages", "Input should be a valid list")
+def _ends_in_server_tool_use(message: Message | None) -> bool:
+    return bool(message and message.role == "assistant" and message.content
+                and message.content[-1].get("type") == "server_tool_use")  # fmt: skip
+
+
+def _check_system_placement(i: int, raw: list[dict[str, Any]], previous: Message | None) -> None:
+    """Where the API lets a mid-conversation system message stand."""
+    if previous is None:
+        raise InvalidRequestError('messages: first message must use the "user" role')
+    if previous.role != "user" and not _ends_in_server_tool_use(previous):
+        raise InvalidRequestError(
+            f"messages.{i}: a system message must immediately follow a user message "
+            "(or an assistant message ending in server tool use)"
+        )
+    if i + 1 < len(raw) and raw[i + 1]["role"] != "assistant":
+        raise InvalidRequestError(
+            f"messages.{i}: a system message must be the last message or be followed by an assistant message"
+        )
+
+
+def _messages(raw: list[dict[str, Any]]) -> tuple[Message, ...]:
     if not raw:
         raise InvalidRequestError("messages: at least one message is required")
     parsed: list[Message] = []
     for i, item in enumerate(raw):
-        path = f"messages.{i}"
-        if not isinstance(item, dict):
-            raise _fail(path, "Input should be a valid dictionary")
-        role = item.get("role")
-        if role not in ("user", "assistant"):
-            raise _fail(f"{path}.role", "Input should be 'user' or 'assistant'")
-        if "content" not in item:
-            raise _fail(f"{path}.content", "Field required")
-        content = _content(path, role, item["content"])
-        if parsed and parsed[-1].role == role:  # the API merges consecutive same-role turns
-            parsed[-1] = Message(role, parsed[-1].content + content)
+        role = item["role"]
+        content = _content(f"messages.{i}", role, item["content"])
+        previous = parsed[-1] if parsed else None
+        if role == "system":
+            _check_system_placement(i, raw, previous)
+            parsed.append(Message("system", content))
+        elif previous is not None and previous.role == role:  # the API merges consecutive same-role turns
+            parsed[-1] = Message(role, previous.content + content)
         else:
             parsed.append(Message(role, content))
     if parsed[0].role != "user":
         raise InvalidRequestError('messages: first message must use the "user" role')
-    _check_tool_pairs(parsed)
+    _check_tool_pairs([m for m in parsed if m.role != "system"])
     last = parsed[-1]
     if last.role == "assistant" and last.content:
         final = last.content[-1]
@@ -210,7 +226,7 @@ def _check_tool_pairs(messages: list[Message]) -> None:
     for i, message in enumerate(messages):
         if message.role != "user":
             continue
-        results = [b.get("tool_use_id") for b in message.content if b.get("type") == "tool_result"]
+        results = [b["tool_use_id"] for b in message.content if b.get("type") == "tool_result"]
         if not results:
             continue
         previous = messages[i - 1] if i else None
@@ -228,66 +244,44 @@ def _system(raw: Any) -> str:
         return ""
     if isinstance(raw, str):
         return raw
-    if isinstance(raw, list):
-        parts = []
-        for i, block in enumerate(raw):
-            is_text = isinstance(block, dict) and block.get("type") == "text"
-            if not is_text or not isinstance(block.get("text"), str):
-                raise _fail(f"system.{i}", "Input should be a text block")
-            parts.append(block["text"])
-        return "\n\n".join(parts)
-    raise _fail("system", "Input should be a valid string or list")
+    return "\n\n".join(block["text"] for block in raw)
 
 
-def _tools(raw: Any) -> tuple[Block, ...]:
-    if raw is None:
+def _tools(raw: list[Block] | None) -> tuple[Block, ...]:
+    if not raw:
         return ()
-    if not isinstance(raw, list):
-        raise _fail("tools", "Input should be a valid list")
     names: set[str] = set()
+    named: list[Block] = []
     for i, tool in enumerate(raw):
-        if not isinstance(tool, dict):
-            raise _fail(f"tools.{i}", "Input should be a valid dictionary")
         name = tool.get("name")
-        if not isinstance(name, str) or not name:
-            raise _fail(f"tools.{i}.name", "Field required")
+        if name is None:  # a server toolset: accepted, and nothing here can run it
+            continue
+        named.append(tool)
+        if not name:
+            raise _fail(f"tools.{i}.name", "String should have at least 1 character")
         if name in names:
             raise InvalidRequestError(f"tools: Tool names must be unique. Duplicate: {name}")
         names.add(name)
-        if tool.get("type") in (None, "custom"):
-            schema = tool.get("input_schema")
-            if not isinstance(schema, dict):
-                raise _fail(f"tools.{i}.input_schema", "Field required")
-            if schema.get("type") != "object":
-                raise _fail(f"tools.{i}.input_schema.type", "Input should be 'object'")
-    return tuple(raw)
+        if tool.get("type") in (None, "custom") and tool["input_schema"].get("type") != "object":
+            raise _fail(f"tools.{i}.input_schema.type", "Input should be 'object'")
+    return tuple(named)
 
 
-def _tool_choice(raw: Any, tools: tuple[Block, ...]) -> Block | None:
+def _tool_choice(raw: Block | None, tools: tuple[Block, ...]) -> Block | None:
     if raw is None:
         return None
-    if not isinstance(raw, dict) or raw.get("type") not in ("auto", "any", "tool", "none"):
-        expected = "'auto', 'any', 'tool' or 'none'"
-        raise _fail("tool_choice", f"Input tag found using 'type' does not match {expected}")
     if raw["type"] in ("any", "tool") and not tools:
         raise InvalidRequestError("tool_choice: may only be specified while providing tools")
-    if raw["type"] == "tool":
-        names = {t.get("name") for t in tools}
-        if raw.get("name") not in names:
-            raise InvalidRequestError(f"tool_choice: tool {raw.get('name')!r} was not found in tools")
+    if raw["type"] == "tool" and raw["name"] not in {t.get("name") for t in tools}:
+        raise InvalidRequestError(f"tool_choice: tool {raw['name']!r} was not found in tools")
     return raw
 
 
-def _thinking(raw: Any, max_tokens: int, require_budget: bool) -> Block | None:
+def _thinking(raw: Block | None, max_tokens: int, require_budget: bool) -> Block | None:
     if raw is None:
         return None
-    if not isinstance(raw, dict) or raw.get("type") not in ("enabled", "disabled", "adaptive"):
-        expected = "'enabled', 'disabled' or 'adaptive'"
-        raise _fail("thinking", f"Input tag found using 'type' does not match {expected}")
     if raw["type"] == "enabled":
-        budget = raw.get("budget_tokens")
-        if isinstance(budget, bool) or not isinstance(budget, int):
-            raise _fail("thinking.enabled.budget_tokens", "Field required")
+        budget = raw["budget_tokens"]
         if budget < 1024:
             raise _fail("thinking.enabled.budget_tokens", "Input should be greater than or equal to 1024")
         if require_budget and budget >= max_tokens:
@@ -295,28 +289,47 @@ def _thinking(raw: Any, max_tokens: int, require_budget: bool) -> Block | None:
     return raw
 
 
-def parse_messages_request(body: Any, *, count_only: bool = False) -> MessagesRequest:
+def _output_format(config: dict[str, Any], prefill: str) -> dict[str, Any] | None:
+    fmt = config.get("format")
+    if fmt is None:
+        return None
+    if prefill:
+        raise InvalidRequestError(
+            "output_config.format: structured outputs cannot be combined with a prefilled assistant message"
+        )
+    schema: dict[str, Any] = fmt["schema"]
+    return schema
+
+
+def parse_messages_request(body: Any, *, count_only: bool = False, beta: bool = False) -> MessagesRequest:
     """Validate a Messages body (`count_only` for count_tokens: no max_tokens, no sampling).
 
+    `beta` checks the body against the SDK's beta types (requests to `?beta=true`).
     Unknown fields are ignored, as the API does.
     """
     if not isinstance(body, dict):
         raise InvalidRequestError("Request body must be a JSON object")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise _fail("model", "Field required")
-    max_tokens = 0 if count_only else (_integer(body, "max_tokens", required=True, low=1) or 0)
-    messages = _messages(body.get("messages"))
-    stops = body.get("stop_sequences") or []
-    if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
+    if (problem := _shape(count_only, beta).problem(body)) is not None:
+        raise InvalidRequestError(str(problem))
+    model = body["model"]
+    if not model:
+        raise _fail("model", "String should have at least 1 character")
+    max_tokens = 0 if count_only else body["max_tokens"]
+    if max_tokens < 0:
+        raise _fail("max_tokens", "Input should be greater than or equal to 0")
+    messages = _messages(body["messages"])
+    # count_tokens takes neither field (its types lack them): there, like any unknown field, ignored
+    stops = [] if count_only else list(body.get("stop_sequences") or ())
+    if not all(stops):
         raise _fail("stop_sequences", "Input should be a list of non-empty strings")
     if any(not s.strip() for s in stops):
         raise InvalidRequestError("stop_sequences: each stop sequence must contain non-whitespace")
-    stream = body.get("stream", False)
+    stream = False if count_only else body.get("stream", False)
     if not isinstance(stream, bool) and stream is not None:
         raise _fail("stream", "Input should be a valid boolean")
     tools = _tools(body.get("tools"))
-    top_k = _integer(body, "top_k", required=False, low=0)
+    config = body.get("output_config") or {}
+    prefill = messages[-1].text if messages[-1].role == "assistant" else ""
     return MessagesRequest(
         model=model,
         messages=messages,
@@ -325,10 +338,13 @@ def parse_messages_request(body: Any, *, count_only: bool = False) -> MessagesRe
         stop_sequences=tuple(stops),
         temperature=_number(body, "temperature", 0.0, 1.0),
         top_p=_number(body, "top_p", 0.0, 1.0),
-        top_k=top_k,
+        top_k=_top_k(body),
         stream=bool(stream),
         tools=tools,
         tool_choice=_tool_choice(body.get("tool_choice"), tools),
         thinking=_thinking(body.get("thinking"), max_tokens, not count_only),
-        extra={k: v for k, v in body.items() if k == "metadata"},
+        output_format=_output_format(config, prefill),
+        effort=config.get("effort"),
+        extra={k: body[k] for k in NO_EFFECT_FIELDS if k in body},
+        media_path=_media_path(body["messages"]),
     )

@@ -69,19 +69,26 @@ class StreamState:
     index: int = -1  # index of the open block, or of the last one closed
     open_kind: str | None = None  # "text" | "thinking" | "tool_use" | None
     thinking_text_hash: Any = None
+    thinking_parts: int = 0  # thinking deltas so far: a token each (usage.output_tokens_details)
     signed: bool = False
     pinged: bool = False
     finished: bool = False
 
 
-def usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
-    """A full usage object, as in message_start and non-streaming replies."""
+def usage(input_tokens: int, output_tokens: int, thinking_tokens: int = 0) -> dict[str, Any]:
+    """A full usage object, as in message_start and non-streaming replies (every field of the SDK's
+    `Usage`: nothing is cached, no server tool runs, and a local model has no region or fast mode)."""
     return {
         "input_tokens": input_tokens,
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": 0,
+        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
         "output_tokens": output_tokens,
+        "output_tokens_details": {"thinking_tokens": thinking_tokens},
+        "server_tool_use": None,
         "service_tier": "standard",
+        "inference_geo": "not_available",
+        "speed": "standard",
     }
 
 
@@ -97,6 +104,9 @@ def start(state: StreamState) -> Event:
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
+            "stop_details": None,
+            "container": None,
+            "diagnostics": None,
             "usage": usage(state.input_tokens, 0),
         },
     }
@@ -154,6 +164,7 @@ def step(state: StreamState, part: Part) -> tuple[StreamState, list[Event]]:
         if state.open_kind != "thinking":
             state, events = _open(state, "thinking", {"type": "thinking", "thinking": "", "signature": ""})
         state.thinking_text_hash.update(part.thinking.encode())
+        state = replace(state, thinking_parts=state.thinking_parts + 1)
         events.append(_delta(state.index, {"type": "thinking_delta", "thinking": part.thinking}))
         return state, events
     if isinstance(part, SignatureDelta):
@@ -174,12 +185,18 @@ def step(state: StreamState, part: Part) -> tuple[StreamState, list[Event]]:
     events.append(
         {
             "type": "message_delta",
-            "delta": {"stop_reason": part.stop_reason, "stop_sequence": part.stop_sequence},
-            "usage": {
+            "delta": {
+                "stop_reason": part.stop_reason,
+                "stop_sequence": part.stop_sequence,
+                "stop_details": None,
+                "container": None,
+            },
+            "usage": {  # cumulative; the optional counts that do not apply are left out, as the API does
                 "input_tokens": state.input_tokens,
                 "cache_creation_input_tokens": 0,
                 "cache_read_input_tokens": 0,
                 "output_tokens": part.output_tokens,
+                "output_tokens_details": {"thinking_tokens": min(state.thinking_parts, part.output_tokens)},
             },
         }
     )
@@ -239,7 +256,9 @@ def apply_event(message: dict[str, Any], event: Event) -> dict[str, Any]:
     elif kind == "message_delta":
         message["stop_reason"] = event["delta"]["stop_reason"]
         message["stop_sequence"] = event["delta"]["stop_sequence"]
-        message["usage"]["output_tokens"] = event["usage"]["output_tokens"]
+        message["stop_details"] = event["delta"].get("stop_details")
+        for name, value in event["usage"].items():  # cumulative counts overwrite
+            message["usage"][name] = value
     elif kind == "message_stop":
         message.pop("_json", None)
     return message

@@ -12,9 +12,12 @@ follows them: the system messages directly before a user text turn open that tur
 instruction is kept or dropped with the turn it was given for, and a window that starts with a system
 message starts with the exchange it speaks to, never with one whose turn was dropped. System messages
 after the last user turn (given for the next one) stay in the last exchange until that turn comes.
-They are not turns (`max_turns` counts user text turns), their tokens count like any other message's,
-and `to_api` sends their text blocks where they stand, unmerged. Leading turns before the first user
-text turn (or its system messages) form an exchange of their own, the oldest.
+They are not turns (`max_turns` counts user text turns), their tokens count like any other message's.
+`to_api` sends their text blocks, unmerged, where the API accepts a mid-conversation system message:
+right after the user turn they were given for and before the reply to it (the API wants one directly
+after a user turn, and last or followed by an assistant turn). One given for a turn that is not in the
+request (a continuation of the previous reply) waits for that turn. Leading turns before the first
+user text turn (or its system messages) form an exchange of their own, the oldest.
 """
 
 from __future__ import annotations
@@ -94,20 +97,28 @@ def _clean_assistant(message: MessageLike, answered: set[str]) -> list[Block]:
     return blocks
 
 
+def _place(out: list[dict[str, Any]], waiting: list[dict[str, Any]]) -> None:
+    """Send the waiting system messages now if a user turn ends `out` (where the API takes them)."""
+    if waiting and out and out[-1]["role"] == "user":
+        out.extend(waiting)
+        waiting.clear()
+
+
 def to_api(messages: Sequence[MessageLike]) -> list[dict[str, Any]]:
     """The API `messages` for these history messages: cut-off blocks removed, tool pairs matched,
-    empty turns left out, consecutive same-role turns merged, the first turn a user turn (system
-    messages kept where they stand; a system message between a tool_use and its tool_result breaks
-    the pair, and both are left out, as the API wants the result right after the call)."""
+    empty turns left out, consecutive same-role turns merged, the first turn a user turn, system
+    messages placed after the user turn that follows them and before its reply (one between a tool_use
+    and its tool_result moves after the result, which keeps the pair)."""
     out: list[dict[str, Any]] = []
+    waiting: list[dict[str, Any]] = []  # system messages until a user turn stands before them
     for i, message in enumerate(messages):
         if message.role == "system":
             instruction = [b for b in message.content if b.get("type") == "text" and b.get("text")]
-            if instruction:  # at its position, on its own: never merged into a neighbour
-                out.append({"role": "system", "content": instruction})
+            if instruction:  # on its own: never merged into a neighbour
+                waiting.append({"role": "system", "content": instruction})
             continue
         if message.role == "assistant":
-            nxt = messages[i + 1] if i + 1 < len(messages) else None
+            nxt = next((m for m in messages[i + 1 :] if m.role != "system"), None)
             answered = (
                 {str(b.get("tool_use_id")) for b in nxt.content if b.get("type") == "tool_result"}
                 if nxt is not None and nxt.role == "user"
@@ -127,10 +138,13 @@ def to_api(messages: Sequence[MessageLike]) -> list[dict[str, Any]]:
             continue  # an empty turn: leave it out
         if message.role != "user" and not any(m["role"] == "user" for m in out):
             continue  # a conversation starts with a user turn (system messages may stand before it)
+        if message.role == "assistant":
+            _place(out, waiting)
         if out and out[-1]["role"] == message.role:
             out[-1] = {"role": message.role, "content": [*out[-1]["content"], *blocks]}  # clean alternation
         else:
             out.append({"role": message.role, "content": list(blocks)})
+    _place(out, waiting)
     # The request's final assistant turn (if any) must not end in whitespace, whatever its status.
     if out and out[-1]["role"] == "assistant":
         final = out[-1]["content"]

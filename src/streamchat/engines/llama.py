@@ -11,6 +11,7 @@ sampler chain, so the per-token Python work is a handful of C calls (no logits c
 - Sampling: the request's `temperature` (API default 1.0; 0 is greedy), `top_k`, `top_p`.
 - Output: UTF-8 decoded incrementally; a leading `<think>...</think>` becomes thinking; stop
   sequences cut the visible text (a possible start of one is held back) (`engines.output`).
+- Structured outputs: `output_config.format` holds the text to a grammar built from its schema.
 - Tools: `tool_choice` any/tool generate a call constrained by a grammar built from the input
   schemas (`engines.grammar`); `auto` lets the model answer, and turns a reply that starts with
   the call form into a constrained call; `none` leaves the tools out of the prompt.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import json
 import logging
 import math
 import os
@@ -42,8 +44,8 @@ from ..api.request import Block, MessagesRequest
 from ..api.stream import BlockStop, Finish, Part
 from ..config import builtin_model_path
 from .base import EngineError
-from .grammar import tool_call_grammar
-from .output import ReplyText, ToolCallReader, utf8_decoder
+from .grammar import output_format_grammar, tool_call_grammar
+from .output import JsonValueEnd, ReplyText, ToolCallReader, utf8_decoder
 from .prompt import CHATML_TEMPLATE, ChatTemplate, PromptText, render_prompt
 
 _log = logging.getLogger(__name__)
@@ -415,7 +417,7 @@ class LlamaEngine:
             constraint = llama_cpp.llama_sampler_init_grammar(self._vocab, grammar.encode(), b"root")
             if not constraint:
                 llama_cpp.llama_sampler_free(chain)
-                raise EngineError("llama.cpp rejected the tool call grammar")
+                raise EngineError("llama.cpp rejected the grammar")
             llama_cpp.llama_sampler_chain_add(chain, constraint)
         temperature = 1.0 if request.temperature is None else request.temperature
         if temperature <= 0:
@@ -462,30 +464,40 @@ class LlamaEngine:
             yield from self._reply(request, prompt, halted)
 
     def _reply(self, request: MessagesRequest, prompt: Prompt, halted: Halted) -> Iterator[Part]:
-        detect = prompt.tool_mode == "auto" and not prompt.text.prefill
+        detect = prompt.tool_mode == "auto" and not prompt.text.prefill and request.output_format is None
         reply = ReplyText(stops=request.stop_sequences, thinking=prompt.text.in_thinking,
                           tool_names=[str(t["name"]) for t in prompt.tools] if detect else ())  # fmt: skip
-        sampler = self._sampler(request)
+        # structured outputs: the text path, with a sampler held to the format's grammar
+        formatted = self._format_sampler(request) if request.output_format is not None else None
+        sampler = formatted.free_chain if formatted is not None else self._sampler(request)
         produced = 0
         try:
             if not self._seq.load(prompt.tokens, halted):
                 return
-            sample = functools.partial(llama_cpp.llama_sampler_sample, sampler, self._seq.ctx, -1)
+            ctx = self._seq.ctx
+            sample = functools.partial(llama_cpp.llama_sampler_sample, sampler, ctx, -1)
+            if formatted is not None:
+                sample = functools.partial(formatted.sample, ctx)
+            ended = JsonValueEnd() if formatted is not None else None
             steps = _TokenSteps(self, sample, halted, request.max_tokens)
             decode, feed = utf8_decoder().decode, reply.feed
             for piece in steps:
                 produced += 1
-                yield from feed(decode(piece))
+                text = decode(piece)
+                yield from feed(text)
                 if reply.stop_sequence is not None:
                     yield Finish("stop_sequence", produced, reply.stop_sequence)
                     return
-                if reply.called:
+                if reply.called or (ended is not None and ended.feed(text) is not None):
                     break
             else:
                 if steps.reason is None:  # halted
                     return
         finally:
-            llama_cpp.llama_sampler_free(sampler)
+            if formatted is not None:
+                formatted.free()
+            else:
+                llama_cpp.llama_sampler_free(sampler)
         if not reply.called:
             yield from feed(decode(b"", True))
             yield from reply.flush()  # may still find the start of a call in what it held
@@ -504,6 +516,17 @@ class LlamaEngine:
                 self._grammars.clear()
             grammar = self._grammars[key] = tool_call_grammar(tools)
         return grammar
+
+    def _format_sampler(self, request: MessagesRequest) -> _ConstrainedSampler:
+        """Samplers for a reply held to `output_config.format` (the grammar is built once per schema)."""
+        schema = request.output_format or {}
+        key = "format:" + json.dumps(schema, sort_keys=True)
+        grammar = self._grammars.get(key)
+        if grammar is None:
+            if len(self._grammars) > 32:
+                self._grammars.clear()
+            grammar = self._grammars[key] = output_format_grammar(schema)
+        return _ConstrainedSampler(self._sampler(request), self._sampler(request, grammar))
 
     def _call(
         self, request: MessagesRequest, prompt: Prompt, halted: Halted, produced: int

@@ -6,6 +6,7 @@ any point (token boundaries fall anywhere), and never emits text a later piece c
 - `CallDetector`: in `auto` tool mode, recognises a reply that starts with a tool call.
 - `ToolCallReader`: reads a (grammar-constrained) call `{"name": ..., "input": {...}}` into the
   tool name and the input JSON, streamed as it arrives.
+- `JsonValueEnd`: finds where a streamed JSON object or array closes (tool inputs, structured outputs).
 - `ReplyText`: the first three composed, as the engine's text path uses them.
 """
 
@@ -191,9 +192,7 @@ class ToolCallReader:
         self.input_json = ""
         self._head = ""
         self._in_input = False
-        self._depth = 0
-        self._in_string = False
-        self._escaped = False
+        self._input_end = JsonValueEnd()
 
     def feed(self, text: str) -> list[Part]:
         """The parts `text` completes."""
@@ -221,25 +220,44 @@ class ToolCallReader:
 
     def _scan(self, text: str) -> str:
         start = len(text) - len(text.lstrip()) if not self.input_json else 0  # space before `{`
-        for i in range(start, len(text)):
-            char = text[i]
-            if self._in_string:
-                if self._escaped:
-                    self._escaped = False
+        end = self._input_end.feed(text[start:])
+        if end is None:
+            return text[start:]
+        self.done = True
+        return text[start : start + end]
+
+
+class JsonValueEnd:
+    """Finds where streamed text completes one JSON object or array (strings and escapes respected)."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.started = False
+        self.in_string = False
+        self.escaped = False
+        self.done = False
+
+    def feed(self, text: str) -> int | None:
+        """The position in `text` just after the value closed (then `done`), or None while it is open."""
+        for i, char in enumerate(text):
+            if self.in_string:
+                if self.escaped:
+                    self.escaped = False
                 elif char == "\\":
-                    self._escaped = True
+                    self.escaped = True
                 elif char == '"':
-                    self._in_string = False
+                    self.in_string = False
             elif char == '"':
-                self._in_string = True
+                self.in_string = True
             elif char in "{[":
-                self._depth += 1
+                self.depth += 1
+                self.started = True
             elif char in "}]":
-                self._depth -= 1
-                if self._depth == 0:
+                self.depth -= 1
+                if self.started and self.depth == 0:
                     self.done = True
-                    return text[start : i + 1]
-        return text[start:]
+                    return i + 1
+        return None
 
 
 class ReplyText:

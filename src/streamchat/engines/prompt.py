@@ -7,7 +7,10 @@ History conventions (the same forms the engine expects back from the model):
 - an assistant `tool_use` block is written as the call form `{"name": ..., "input": {...}}`;
 - a `tool_result` block is a user-side message part `Tool result for NAME:` + its content;
 - `thinking` / `redacted_thinking` blocks are dropped, as the API itself drops earlier turns'
-  thinking from the context (and a small model only gets confused by them).
+  thinking from the context (and a small model only gets confused by them);
+- a mid-conversation `system` message is a template message of role `system` where it stands;
+- `output_config.format` adds its JSON schema to the system message (the reply is also held to
+  it by a grammar; the model writes better values when it knows the fields).
 """
 
 from __future__ import annotations
@@ -130,12 +133,20 @@ def _result_text(content: Any) -> str:
     return "\n".join(parts)
 
 
+def format_section(schema: Mapping[str, Any]) -> str:
+    """The system-prompt section asking for a reply in a structured output format."""
+    return ("# Output format\n\nReply with only one JSON value, no other text, valid for this JSON schema:\n"
+            + json.dumps(schema, ensure_ascii=False))  # fmt: skip
+
+
 def chat_messages(request: MessagesRequest, *, with_tools: bool) -> list[ChatMessage]:
     """The request as template messages (a final assistant turn included, as it is)."""
-    system = request.system
+    sections = [request.system] if request.system else []
     if with_tools and request.tools:
-        section = tools_section(request.tools)
-        system = f"{system}\n\n{section}" if system else section
+        sections.append(tools_section(request.tools))
+    if request.output_format is not None:
+        sections.append(format_section(request.output_format))
+    system = "\n\n".join(sections)
     out: list[ChatMessage] = [{"role": "system", "content": system}] if system else []
     names: dict[str, str] = {}  # tool_use id -> tool name, for the results that answer them
     for message in request.messages:

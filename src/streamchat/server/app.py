@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
@@ -26,8 +26,9 @@ from ..api.errors import (
     new_id,
 )
 from ..api.request import MessagesRequest, parse_json_body, parse_messages_request
-from ..api.stream import StreamState, apply_event, encode_sse, start, step
+from ..api.stream import Finish, Part, StreamState, apply_event, encode_sse, start, step
 from ..engines.base import Engine
+from ..engines.grammar import unsupported_schema_feature
 from .admission import Admission
 from .generation import EngineFailure, Generation
 
@@ -42,6 +43,16 @@ class ServerSettings:
     max_queue: int = 16
     max_body_bytes: int = 32 * 1024 * 1024
     created_at: str = "2024-11-01T00:00:00Z"
+    # a stream that has sent nothing for this long gets a `ping` (the API's streams "may include any
+    # number of ping events"): a long prompt on a slow CPU must not trip a client's idle watchdog
+    keepalive_seconds: float = 10.0
+
+
+class ClientGone(APIError):
+    """The client closed the connection mid-request (nginx's 499): answered, to no one, quietly."""
+
+    status = 499
+    error_type = "invalid_request_error"
 
 
 class RequestIdMiddleware:
@@ -107,19 +118,29 @@ class MessagesAPI:
             raise RequestTooLargeError("Request exceeds the maximum allowed number of bytes.")
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise RequestTooLargeError("Request exceeds the maximum allowed number of bytes.")
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise RequestTooLargeError("Request exceeds the maximum allowed number of bytes.")
+                chunks.append(chunk)
+        except ClientDisconnect:  # gone before its body arrived: nobody reads the answer
+            raise ClientGone("the client disconnected before sending the whole body") from None
         return parse_json_body(b"".join(chunks))
 
-    def check_supported(self, parsed: MessagesRequest) -> None:
-        if parsed.has_media() and not self.engine.accepts_media:
+    async def parse(self, request: Request, *, count_only: bool) -> MessagesRequest:
+        """The request's body, validated (against the SDK's beta types when the request is a beta one:
+        `?beta=true`, or an `anthropic-beta` header) and supported here."""
+        beta = request.query_params.get("beta") == "true" or "anthropic-beta" in request.headers
+        parsed = parse_messages_request(await self.read_json(request), count_only=count_only, beta=beta)
+        if parsed.media_path is not None and not self.engine.accepts_media:
             raise InvalidRequestError(
-                f"{self.engine.model_id} is a text-only model: "
+                f"{parsed.media_path}: {self.engine.model_id} is a text-only model: "
                 "image and document content blocks are not supported"
             )
+        if parsed.output_format is not None and (problem := unsupported_schema_feature(parsed.output_format)):
+            raise InvalidRequestError(problem)
+        return parsed
 
     def model_info(self) -> dict[str, Any]:
         window = getattr(self.engine, "context_window", None)
@@ -140,8 +161,7 @@ class MessagesAPI:
     async def messages(self, request: Request) -> Response:
         request_id = _request_id(request)
         self.check_auth(request)
-        parsed = parse_messages_request(await self.read_json(request))
-        self.check_supported(parsed)
+        parsed = await self.parse(request, count_only=False)
         input_tokens = self.engine.count_tokens(parsed)
         window = getattr(self.engine, "context_window", None)
         if window and input_tokens >= window:
@@ -160,7 +180,7 @@ class MessagesAPI:
             self.generations_running -= 1
             self.admission.release()
 
-        gen = Generation(self.engine, parsed, on_exit)
+        gen = Generation(self.engine if parsed.max_tokens else _NO_OUTPUT, parsed, on_exit)
         gen.start()
         return gen
 
@@ -205,8 +225,7 @@ class MessagesAPI:
 
     async def count_tokens(self, request: Request) -> Response:
         self.check_auth(request)
-        parsed = parse_messages_request(await self.read_json(request), count_only=True)
-        self.check_supported(parsed)
+        parsed = await self.parse(request, count_only=True)
         return JSONResponse({"input_tokens": self.engine.count_tokens(parsed)})
 
     async def list_models(self, request: Request) -> Response:
@@ -221,6 +240,17 @@ class MessagesAPI:
         if model_id != self.engine.model_id:
             raise NotFoundError(f"model: {model_id} (this server serves {self.engine.model_id})")
         return JSONResponse(self.model_info())
+
+
+class _NoOutput:
+    """`max_tokens: 0` (the API's way to warm a prompt cache): the reply stops before its first token."""
+
+    def generate(self, request: MessagesRequest, cancel: Any) -> Any:
+        parts: list[Part] = [Finish("max_tokens", 0)]
+        return iter(parts)
+
+
+_NO_OUTPUT: Any = _NoOutput()
 
 
 async def _wait_disconnect(receive: Receive) -> None:
@@ -274,8 +304,20 @@ class StreamingMessage(Response):
         state = self.state
         await send({"type": "http.response.body", "body": encode_sse(start(state)), "more_body": True})
         gen = self.generation = self.api.start_generation(self.parsed)
+        batches = gen.batches()
+        waiting: asyncio.Future[list[Part]] | None = None
         try:
-            async for parts in gen.batches():
+            while True:
+                waiting = waiting or asyncio.ensure_future(anext(batches))
+                done, _ = await asyncio.wait({waiting}, timeout=self.api.settings.keepalive_seconds)
+                if not done:
+                    await send({"type": "http.response.body", "body": PING, "more_body": True})
+                    continue
+                try:
+                    parts = waiting.result()
+                except StopAsyncIteration:
+                    break
+                waiting = None
                 chunk: list[bytes] = []
                 for part in parts:
                     state, events = step(state, part)
@@ -287,7 +329,15 @@ class StreamingMessage(Response):
             data = json.dumps(failure, separators=(",", ":"))
             await send({"type": "http.response.body", "body": f"event: error\ndata: {data}\n\n".encode(),
                         "more_body": True})  # fmt: skip
+        finally:
+            if waiting is not None and not waiting.done():
+                waiting.cancel()
+            elif waiting is not None and not waiting.cancelled():
+                waiting.exception()  # cancelled just as the engine ended: its end is retrieved, not logged
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+PING = encode_sse({"type": "ping"})
 
 
 def create_app(engine: Engine, settings: ServerSettings | None = None) -> Any:
