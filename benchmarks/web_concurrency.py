@@ -26,14 +26,15 @@ from typing import Any
 
 import httpx2 as httpx
 import psutil
+
 from web_reply import ROOT, cpu_seconds, load_average, make_reply, start_streamchat
 
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests" / "render"))
 
-from html_pieces import assemble  # noqa: E402  (the page's assembly, as the tests model it)
+from html_pieces import assemble
 
-from streamchat.render import render_html  # noqa: E402
+from streamchat.render import render_html
 
 
 @dataclass
@@ -123,7 +124,9 @@ async def run(url: str, pid: int, count: int) -> tuple[list[Stream], int, list[i
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--streams", type=int, default=100)
     parser.add_argument("--chars", type=int, default=1_000, help="characters in each reply")
     parser.add_argument("--rate", type=float, default=10.0, help="deltas a second in each stream")
@@ -157,8 +160,9 @@ def main(argv: list[str] | None = None) -> int:
               f"(schedule {schedule:.1f} s); all done in {wall:.1f} s")  # fmt: skip
     print(f"  events read: {sum(s.events for s in streams):,}")
     mib = 1024 * 1024
+    per_stream = (peak - idle) / args.streams / 1024
     print(f"  server RSS: idle {idle / mib:.1f} MiB, peak {peak / mib:.1f} MiB, after {after / mib:.1f} MiB; "
-          f"{(peak - idle) / args.streams / 1024:.0f} KiB a stream at the peak; {threads} threads after")  # fmt: skip
+          f"{per_stream:.0f} KiB a stream at the peak; {threads} threads after")  # fmt: skip
     print(f"  server CPU: {cpu:.1f} s for {args.streams} replies ({cpu / args.streams * 1e3:.0f} ms a reply)")
     print(f"load average: {load_average()}")
     ok = not failed and not wrong and together == args.streams

@@ -394,8 +394,9 @@ def describe(reply: str) -> str:
     return (
         f"{len(reply):,} chars, {len(blocks)} blocks: {len(fences)} code blocks of {fences[0]}-{fences[-1]} "
         f"lines (median {fences[len(fences) // 2]}; {code / len(reply):.0%} of the text), "
-        f"{kinds.count('table_open')} tables, {kinds.count('bullet_list_open') + kinds.count('ordered_list_open')} "
-        f"lists, {kinds.count('heading_open')} headings, {kinds.count('paragraph_open')} paragraphs"
+        f"{kinds.count('table_open')} tables, "
+        f"{kinds.count('bullet_list_open') + kinds.count('ordered_list_open')} lists, "
+        f"{kinds.count('heading_open')} headings, {kinds.count('paragraph_open')} paragraphs"
     )
 
 
@@ -447,17 +448,19 @@ def _scheduled_engine(base: Any, stamps: Path) -> Any:
 
 
 def serve_main(argv: list[str]) -> int:
-    """`web_reply.py serve --stamps FILE -- <streamchat web options>`: the real web app, as `streamchat web`."""
+    """`web_reply.py serve --stamps FILE -- <streamchat web options>`: the real web app, as `streamchat web`
+    runs it."""
     parser = argparse.ArgumentParser(prog="web_reply.py serve")
     parser.add_argument("--stamps", type=Path, required=True)
     ours, _, rest = _split(argv)
     own = parser.parse_args(ours)
 
+    from streamchat.terminal.endpoint import resolve_settings
+
     from streamchat.cli import build_parser
     from streamchat.engines.script import ScriptEngine
     from streamchat.server import ServerSettings, create_app
     from streamchat.server.run import listen, serve
-    from streamchat.terminal.endpoint import resolve_settings
     from streamchat.web.command import local_web_app
 
     args = build_parser().parse_args(["web", *rest])
@@ -540,7 +543,8 @@ def start_streamchat(script: str, *, rate: float = RATE, chunk: int = CHUNK, max
         env.pop("ANTHROPIC_API_KEY", None)
         env.pop("ANTHROPIC_BASE_URL", None)
         command = [sys.executable, __file__, "serve", "--stamps", str(stamps), "--",
-                   "--engine", f"script:{script_file}", "--script-chunk", str(chunk), "--script-rate", str(rate),
+                   "--engine", f"script:{script_file}", "--script-chunk", str(chunk),
+                   "--script-rate", str(rate),
                    "--max-tokens", str(max_tokens), "--port", "0", *(extra or [])]  # fmt: skip
         process = subprocess.Popen(
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

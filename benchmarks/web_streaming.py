@@ -346,7 +346,8 @@ def trace_frame_costs(trace: bytes, events: list[list[Any]]) -> list[tuple[int, 
         raise RuntimeError(f"the trace has {len(calls)} listener calls, the page logged {len(events)}")
     thread = (calls[0]["pid"], calls[0]["tid"])
     on_thread = [e for e in trace_events if e.get("ph") == "X" and (e["pid"], e["tid"]) == thread]
-    tasks = sorted((e for e in on_thread if e["name"] == "ThreadControllerImpl::RunTask"), key=lambda e: e["ts"])
+    tasks = sorted((e for e in on_thread if e["name"] == "ThreadControllerImpl::RunTask"),
+                   key=lambda e: e["ts"])  # fmt: skip
     marks = sorted(((e["ts"], e["name"]) for e in on_thread if e["name"] in RENDERING), key=lambda m: m[0])
     calls.sort(key=lambda e: e["ts"])
     frames = event_frames(events)
@@ -452,8 +453,13 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def runs_ms(values: list[float]) -> str:
+    return ", ".join(f"{v:.1f}" for v in values)
+
+
 def costs_line(costs: list[float]) -> str:
-    return (f"{len(costs):4d} frames  p50 {percentile(costs, 0.5):6.2f} ms  p99 {percentile(costs, 0.99):6.2f} ms"
+    return (f"{len(costs):4d} frames  p50 {percentile(costs, 0.5):6.2f} ms"
+            f"  p99 {percentile(costs, 0.99):6.2f} ms"
             f"  max {max(costs, default=float('nan')):6.2f} ms")  # fmt: skip
 
 
@@ -511,7 +517,8 @@ def main(argv: list[str] | None = None) -> int:
                   f" {b.task_duration:6.3f} s; bytes ours {o.stream_bytes:,}, baseline {b.stream_bytes:,};"
                   f" last delta -> DOM {(o.dom_at - o.last_delta_at) * 1e3:5.1f} ms,"
                   f" -> painted {(o.painted_at - o.last_delta_at) * 1e3:5.1f} ms;"
-                  f" engine {o.last_delta_at - (o.first_delta_at or 0):.2f} s; load {load_average()}")  # fmt: skip
+                  f" engine {o.last_delta_at - (o.first_delta_at or 0):.2f} s;"
+                  f" load {load_average()}")  # fmt: skip
         print("traced replays (per-frame cost)")
         traced_ours, traced_base = pair(server, reply, trace=True)
         smalls = [pair(small_server, small, trace=True) for _ in range(args.small_runs)]
@@ -566,12 +573,8 @@ def main(argv: list[str] | None = None) -> int:
     offsets = [r.clock_offset * 1e3 for r in ours]
     engine = [(r.last_delta_at or 0) - (r.first_delta_at or 0) for r in ours]
     print(f"  engine: first to last delta {median(engine):.2f} s (schedule: {duration:.2f} s)")
-    print(
-        f"  -> DOM holds it:   median {median(to_dom):6.1f} ms  (runs: {', '.join(f'{v:.1f}' for v in to_dom)})"
-    )
-    print(
-        f"  -> frame rendered: median {median(to_paint):6.1f} ms  (runs: {', '.join(f'{v:.1f}' for v in to_paint)})"
-    )
+    print(f"  -> DOM holds it:   median {median(to_dom):6.1f} ms  (runs: {runs_ms(to_dom)})")
+    print(f"  -> frame rendered: median {median(to_paint):6.1f} ms  (runs: {runs_ms(to_paint)})")
     print(f"  page clock vs Python's: {min(offsets):+.1f} .. {max(offsets):+.1f} ms (corrected for)")
     print(f"  median / 50 ms = {median(to_paint) / 50:.2f}")
     check(median(to_paint) < 50, "latency: the last delta rendered within 50 ms (median)")
