@@ -85,17 +85,35 @@ def assert_final_dom(page: Page, markdown: str) -> None:
     assert content_html(last_reply(page)) == as_browser_html(page, render_html(markdown))
 
 
+# Counts code blocks added to a reply's finished content, and the DOM updates that appended lines to one.
+WATCH_FENCES = """() => {
+  window.__fences = {blocks: 0, line_batches: 0};
+  new MutationObserver((records) => {
+    for (const r of records) {
+      const nodes = [...r.addedNodes].filter((n) => n.nodeType === 1 && !n.closest('.tail'));
+      window.__fences.blocks += nodes.filter((n) => n.matches('.content > .code-block')).length;
+      if (nodes.some((n) => n.matches('.code-block code > .line'))) window.__fences.line_batches += 1;
+    }
+  }).observe(document.getElementById('messages'), {childList: true, subtree: true});
+}"""
+
+
 @pytest.mark.parametrize("chunk", [1, 4, 0], ids=["1-char", "4-char", "random"])
 def test_the_reply_streams_and_ends_as_the_one_shot_render(page: Page, web: Any, chunk: int) -> None:
     server = web(RICH, chunk=chunk, rate=1500 if chunk == 1 else 300)
     page.goto(server.url)
     watch_growth(page)
+    page.evaluate(WATCH_FENCES)
     send(page, "Show me the report")
     reply = last_reply(page)
     wait_reply_text(page, 20, "streaming")
     assert server.engine.runs and server.engine.runs[0].exited is None  # on screen before it is finished
     wait_status(page, "complete")
     assert_final_dom(page, RICH)
+    # The code block went in once, empty, and its lines were appended into it over many frames.
+    fences = page.evaluate("() => window.__fences")
+    assert fences["blocks"] == reply.locator(".content > .code-block").count() == RICH.count("```") // 2
+    assert fences["line_batches"] >= 5, fences
     assert shrinks(page) == []
     assert reply.locator(".tail").count() == 0
     assert page.errors == []  # type: ignore[attr-defined]
