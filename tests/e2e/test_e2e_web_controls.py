@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect
 from web_page import WebServer, browser_session, send, wait_until, web_servers
 
 from streamchat.chat.store import Store
@@ -65,7 +65,7 @@ def test_every_control_of_the_page(browser: Browser, web: Any) -> None:
 
         page.get_by_role("switch", name="Thinking").check()
         wait_until(lambda: saved(store, cid).info.settings.get("thinking") is True, what="thinking saved")
-        assert "thinking on" in page.locator("#status").inner_text()
+        page.wait_for_function("() => document.getElementById('status').textContent.includes('thinking on')")
 
         page.get_by_role("combobox", name="Persona").select_option("pirate")
         wait_until(lambda: saved(store, cid).info.system == PIRATE, what="the persona saved")
@@ -76,7 +76,7 @@ def test_every_control_of_the_page(browser: Browser, web: Any) -> None:
         dialog.locator("textarea").fill("Be brief.")
         dialog.get_by_role("button", name="Save").click()
         wait_until(lambda: saved(store, cid).info.system == "Be brief.", what="the system prompt saved")
-        assert page.get_by_role("combobox", name="Persona").input_value() == ""
+        expect(page.get_by_role("combobox", name="Persona")).to_have_value("")
 
         page.get_by_role("button", name="Rename conversation").click()
         dialog.locator("input").fill("My renamed chat")

@@ -45,14 +45,22 @@ export async function changeSetting(changes) {
     renderStatus();
     return;
   }
+  // Shown at once (a dialog opened before the server answers must show the new text), then the
+  // server's row; on a failure the row as it was.
+  const before = state.conversation;
+  state.conversation = {...before, ...changes};
+  if ("persona" in changes && changes.persona) state.conversation.system = state.config.personas[changes.persona];
+  renderSettings();
+  renderStatus();
   try {
-    state.conversation = await api("PATCH", `/api/conversations/${encodeURIComponent(state.conversation.id)}`, changes);
-    renderSettings();
-    renderStatus();
+    const saved = await api("PATCH", `/api/conversations/${encodeURIComponent(before.id)}`, changes);
+    if (state.conversation?.id === before.id) state.conversation = saved;
   } catch (error) {
     toast(error.message);
-    renderSettings();
+    if (state.conversation?.id === before.id) state.conversation = before;
   }
+  renderSettings();
+  renderStatus();
 }
 
 els.model.addEventListener("change", () => changeSetting({model: els.model.value}));
