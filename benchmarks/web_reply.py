@@ -455,9 +455,8 @@ def serve_main(argv: list[str]) -> int:
     ours, _, rest = _split(argv)
     own = parser.parse_args(ours)
 
-    from streamchat.terminal.endpoint import resolve_settings
-
     from streamchat.cli import build_parser
+    from streamchat.endpoint import resolve_settings
     from streamchat.engines.script import ScriptEngine
     from streamchat.server import ServerSettings, create_app
     from streamchat.server.run import listen, serve

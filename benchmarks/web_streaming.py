@@ -26,9 +26,10 @@ Measured, per arm:
 3. bytes sent to the page: the body bytes of the reply's event stream (CDP Network.dataReceived);
    target ours <= 1/10 of the baseline's (ours' other requests are reported too);
 4. latency of the last delta: from the script engine producing it (the server's wall clock, written
-   by the engine) to the page's DOM holding it (the end of the listener that applied the event
-   carrying the reply's last characters, performance.timeOrigin + now) and to the end of the
-   rendering of the next frame (rAF, then a message task after it); the page's clock is checked
+   by the engine) to the page receiving it (the end of the SSE listener of the event carrying the
+   reply's last characters, performance.timeOrigin + now; ours applies it at the next animation
+   frame) and to the end of the rendering of that frame (rAF, then a message task after it: the
+   target's measure); the page's clock is checked
    against Python's with page.evaluate round trips. Target: median over the runs < 50 ms.
 
 Exits non-zero when a target is missed. Run: `.venv/bin/python benchmarks/web_streaming.py [--runs N]`.
@@ -265,7 +266,7 @@ class Replay:
     other_bytes: int = 0  # body bytes of every other response during the replay
     events: list[list[Any]] = field(default_factory=list)  # [type, listener ms, data length, chars, at ms]
     frames: int = 0
-    dom_at: float | None = None  # epoch s: the DOM holds the last delta
+    dom_at: float | None = None  # epoch s: the page's listener has the last delta
     painted_at: float | None = None  # epoch s: the frame after that has been rendered
     last_delta_at: float | None = None  # epoch s: the engine produced the last delta (ours only)
     first_delta_at: float | None = None
@@ -515,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
             assert o.dom_at is not None and o.last_delta_at is not None and o.painted_at is not None
             print(f"  run {run + 1}: {o.frames} frames; main thread ours {o.task_duration:6.3f} s, baseline"
                   f" {b.task_duration:6.3f} s; bytes ours {o.stream_bytes:,}, baseline {b.stream_bytes:,};"
-                  f" last delta -> DOM {(o.dom_at - o.last_delta_at) * 1e3:5.1f} ms,"
+                  f" last delta -> page {(o.dom_at - o.last_delta_at) * 1e3:5.1f} ms,"
                   f" -> painted {(o.painted_at - o.last_delta_at) * 1e3:5.1f} ms;"
                   f" engine {o.last_delta_at - (o.first_delta_at or 0):.2f} s;"
                   f" load {load_average()}")  # fmt: skip
@@ -573,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
     offsets = [r.clock_offset * 1e3 for r in ours]
     engine = [(r.last_delta_at or 0) - (r.first_delta_at or 0) for r in ours]
     print(f"  engine: first to last delta {median(engine):.2f} s (schedule: {duration:.2f} s)")
-    print(f"  -> DOM holds it:   median {median(to_dom):6.1f} ms  (runs: {runs_ms(to_dom)})")
+    print(f"  -> page has it:    median {median(to_dom):6.1f} ms  (runs: {runs_ms(to_dom)})")
     print(f"  -> frame rendered: median {median(to_paint):6.1f} ms  (runs: {runs_ms(to_paint)})")
     print(f"  page clock vs Python's: {min(offsets):+.1f} .. {max(offsets):+.1f} ms (corrected for)")
     print(f"  median / 50 ms = {median(to_paint) / 50:.2f}")

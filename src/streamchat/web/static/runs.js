@@ -40,6 +40,7 @@ export function attachRun(runId, position, {after = 0, kind = "send", onEnd, onG
   run.handle = followRun(`/api/runs/${encodeURIComponent(runId)}/events`, view, {
     after,
     onEvent: (type, data) => onRunEvent(run, type, data),
+    onFrame: () => onRunFrame(run),
     onEnd: (data) => onRunEnd(run, data, onEnd),
     onGone: () => onRunGone(run, onGone),
   });
@@ -57,6 +58,11 @@ function onRunEvent(run, type, data) {
   if (type === "part_end") {
     for (const summary of run.article.querySelectorAll(".thinking:not(.live) summary")) summary.textContent = "Thinking";
   }
+}
+
+// Once per frame of events, not per event: each of these writes the DOM, and follow() reads layout.
+function onRunFrame(run) {
+  if (state.run !== run) return;
   const usage = run.usage ? {...run.usage, estimate: Math.ceil(run.chars / 4)} : {input_tokens: 0, output_tokens: 0, estimate: Math.ceil(run.chars / 4)};
   setUsage(run.article, usage, run.usage?.cost, true);
   renderStatus();

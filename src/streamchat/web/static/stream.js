@@ -5,7 +5,7 @@
 //   const view = new ReplyView(article.querySelector(".content"));
 //   view.apply("blocks", {part: 0, html: "<p>Hello</p>\n"});   // one event of the protocol
 //
-//   const handle = followRun("/api/runs/RUN_ID/events", view, {after: 0, onEvent, onEnd, onGone});
+//   const handle = followRun("/api/runs/RUN_ID/events", view, {after: 0, onEvent, onFrame, onEnd, onGone});
 //   handle.close();  handle.lastSeq;
 //
 // The server sends sanitized HTML: finished Markdown blocks once ("blocks", appended and never
@@ -191,10 +191,11 @@ export class ReplyView {
  * Follow a run's events from the one after `after`. EventSource reconnects by itself and sends
  * Last-Event-ID; events at or below the last seq seen are dropped, so nothing applies twice.
  * Events are applied once per animation frame, all that arrived since the last one, and only then
- * handed to `onEvent`: a frame is one DOM update and one layout however many events it holds.
+ * handed to `onEvent`; then `onFrame()` once, for what the page draws around the reply (status,
+ * scrolling): a frame is one DOM update and one layout however many events it holds.
  * `onGone` means the events can no longer be had: reload the message from the store.
  */
-export function followRun(url, view, {after = 0, onEvent, onEnd, onGone} = {}) {
+export function followRun(url, view, {after = 0, onEvent, onFrame, onEnd, onGone} = {}) {
   let last = after;
   let finished = false;
   let closed = false;
@@ -213,10 +214,13 @@ export function followRun(url, view, {after = 0, onEvent, onEnd, onGone} = {}) {
     queued = [];
     if (closed) return;
     for (const [type, data] of batch) view.apply(type, data);
+    let end = null;
     for (const [type, data, seq] of batch) {
       onEvent?.(type, data, seq);
-      if (type === "end") finish(onEnd, data);
+      if (type === "end") end = data;
     }
+    if (batch.length) onFrame?.();
+    if (end) finish(onEnd, end);
   };
   const schedule = () => {
     if (scheduled) return;
