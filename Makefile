@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 NPM_PROJECTS := tests/server/ts tests/clients/claude_code tests/clients/vercel_ai
 NPM_STAMPS := $(NPM_PROJECTS:%=%/node_modules/.streamchat-lock)
 
-.PHONY: chat serve web test lint bench clean
+.PHONY: chat serve web test lint bench bench-web clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -47,6 +47,13 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/protocol_throughput.py
 	$(BIN)/python benchmarks/render_vs_live.py
 	$(BIN)/python benchmarks/interrupt_latency.py
+	$(MAKE) bench-web
+
+# The web chat's claims (issue 6): real Chromium, the real server; results in docs/benchmarks.md.
+bench-web: $(STAMP) $(CHROMIUM)
+	$(BIN)/python benchmarks/web_streaming.py
+	$(BIN)/python benchmarks/web_render_cpu.py
+	$(BIN)/python benchmarks/web_concurrency.py
 
 clean:
 	rm -rf $(VENV)

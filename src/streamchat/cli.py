@@ -122,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     build_export_parser(sub)
     models = sub.add_parser("models", help="list the models of the configured endpoint")
     models.add_argument("--base-url")
+    add_engine_options(models)
     try:
         from .terminal.commands import add_chat_commands
     except ImportError:  # the terminal package is optional at this stage

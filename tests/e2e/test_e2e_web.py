@@ -85,17 +85,35 @@ def assert_final_dom(page: Page, markdown: str) -> None:
     assert content_html(last_reply(page)) == as_browser_html(page, render_html(markdown))
 
 
+# Counts code blocks added to a reply's finished content, and the DOM updates that appended lines to one.
+WATCH_FENCES = """() => {
+  window.__fences = {blocks: 0, line_batches: 0};
+  new MutationObserver((records) => {
+    for (const r of records) {
+      const nodes = [...r.addedNodes].filter((n) => n.nodeType === 1 && !n.closest('.tail'));
+      window.__fences.blocks += nodes.filter((n) => n.matches('.content > .code-block')).length;
+      if (nodes.some((n) => n.matches('.code-block code > .line'))) window.__fences.line_batches += 1;
+    }
+  }).observe(document.getElementById('messages'), {childList: true, subtree: true});
+}"""
+
+
 @pytest.mark.parametrize("chunk", [1, 4, 0], ids=["1-char", "4-char", "random"])
 def test_the_reply_streams_and_ends_as_the_one_shot_render(page: Page, web: Any, chunk: int) -> None:
     server = web(RICH, chunk=chunk, rate=1500 if chunk == 1 else 300)
     page.goto(server.url)
     watch_growth(page)
+    page.evaluate(WATCH_FENCES)
     send(page, "Show me the report")
     reply = last_reply(page)
     wait_reply_text(page, 20, "streaming")
     assert server.engine.runs and server.engine.runs[0].exited is None  # on screen before it is finished
     wait_status(page, "complete")
     assert_final_dom(page, RICH)
+    # The code block went in once, empty, and its lines were appended into it over many frames.
+    fences = page.evaluate("() => window.__fences")
+    assert fences["blocks"] == reply.locator(".content > .code-block").count() == RICH.count("```") // 2
+    assert fences["line_batches"] >= 5, fences
     assert shrinks(page) == []
     assert reply.locator(".tail").count() == 0
     assert page.errors == []  # type: ignore[attr-defined]
@@ -289,10 +307,18 @@ def test_keyboard_only_send_stop_regenerate(page: Page, web: Any) -> None:
     page.keyboard.press("Enter")
     wait_replies(page, 1, "complete")
     assert page.locator('article[data-role="user"] .content').inner_text() == "first line\nsecond line"
-    for _ in range(30):  # Shift+Tab back from the message box to the reply's Regenerate
-        page.keyboard.press("Shift+Tab")
-        if page.evaluate("() => document.activeElement.textContent") == "Regenerate":
-            break
+    focused = "() => { const e = document.activeElement;"\
+              " return `${e.closest('article')?.dataset.role ?? ''}:${e.dataset.action ?? e.id}`; }"
+    # Shift+Tab back from the message box reaches the reply's own buttons first: Regenerate, then Pin.
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate(focused) == "assistant:Regenerate"
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate(focused) == "assistant:Pin"
+    page.keyboard.press("Enter")  # pin the reply: the page redraws the buttons, focus stays on Pin
+    page.wait_for_selector('article[data-role="assistant"] button[data-action="Pin"][aria-pressed="true"]')
+    assert page.evaluate(focused) == "assistant:Pin"
+    page.keyboard.press("Tab")
+    assert page.evaluate(focused) == "assistant:Regenerate"
     page.keyboard.press("Enter")
     wait_until(lambda: len(server.engine.runs) == 2, what="the regenerated reply")
     wait_replies(page, 1, "complete")

@@ -8,8 +8,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from html_pieces import assemble
 
-from streamchat.render import HtmlStream, render_html
+from streamchat.render import HtmlFrame, HtmlStream, render_html
 from streamchat.render.html import LINK_REL, code_style_css
 
 RICH = (Path(__file__).resolve().parents[1] / "e2e" / "scripts" / "rich.md").read_text()
@@ -18,9 +19,13 @@ TRICKY = (
 )
 
 
+def pieces(frame: HtmlFrame) -> list[tuple[str, str, bool]]:
+    return [(piece.kind, piece.html, piece.end) for piece in frame.pieces]
+
+
 def streamed(text: str, sizes: random.Random | int, frame_every: int = 1) -> str:
     stream = HtmlStream()
-    out: list[str] = []
+    out: list[tuple[str, str, bool]] = []
     i = 0
     count = 0
     while i < len(text):
@@ -29,10 +34,10 @@ def streamed(text: str, sizes: random.Random | int, frame_every: int = 1) -> str
         i += size
         count += 1
         if count % frame_every == 0:
-            out.extend(stream.frame().blocks)
+            out.extend(pieces(stream.frame()))
     final = stream.finish()
     assert final.tail == ""
-    return "".join(out) + "".join(final.blocks)
+    return assemble(out + pieces(final))
 
 
 @pytest.mark.parametrize("text", [RICH, TRICKY, "", "no newline at the end", "```\nopen fence"])
@@ -129,3 +134,56 @@ def test_code_is_highlighted_with_classes_and_has_a_copy_button() -> None:
     assert 'class="align-right"' in table and "style=" not in table
     css = code_style_css()
     assert ".code-block pre .k" in css and "prefers-color-scheme: dark" in css
+
+
+FENCE_LINES = "".join(f"value_{n} = compute({n})  # step\n" for n in range(200))
+FENCE_REPLY = f"Intro.\n\n```python\n{FENCE_LINES}```\n\nAfter.\n"
+
+
+def test_a_code_fence_streams_line_by_line() -> None:
+    stream = HtmlStream()
+    out: list[tuple[str, str, bool]] = []
+    tails: list[str] = []
+    for start in range(0, len(FENCE_REPLY), 4):
+        stream.feed(FENCE_REPLY[start : start + 4])
+        frame = stream.frame()
+        out.extend(pieces(frame))
+        if frame.tail is not None:
+            tails.append(frame.tail)
+    out.extend(pieces(stream.finish()))
+    assert assemble(out) == render_html(FENCE_REPLY)
+    kinds = [kind for kind, _, _ in out]
+    assert kinds.count("fence") == 1  # the code block is sent once, empty ...
+    lines = [html for kind, html, _ in out if kind == "lines"]
+    assert sum(html.count("\n") for html in lines) == 200  # ... and each of its lines once
+    assert [end for kind, _, end in out if kind == "lines"].count(True) == 1
+    # The tail never holds more than one line of code, however long the fence grows.
+    assert max(len(tail) for tail in tails[len(tails) // 4 :]) < 300
+
+
+def test_the_tail_of_an_open_fence_is_its_unfinished_line() -> None:
+    stream = HtmlStream()
+    stream.feed("```js\nlet a = 1;\nlet b")
+    frame = stream.frame()
+    assert [piece.kind for piece in frame.pieces] == ["fence", "lines"]
+    assert frame.pieces[0].html.endswith('<code class="language-js"></code></pre></div>\n')
+    assert "let" in frame.pieces[1].html and "a" in frame.pieces[1].html and not frame.pieces[1].end
+    assert frame.tail is not None and ">b<" in frame.tail and "\n" not in frame.tail
+    stream.feed(" = 2;\n```\nText")
+    frame = stream.frame()
+    assert [(piece.kind, piece.end) for piece in frame.pieces] == [("lines", True)]
+    assert frame.tail == "<p>Text</p>\n"  # back to Markdown below the finished block
+
+
+@pytest.mark.parametrize("text", [
+    "```\nopen fence with no end",
+    "```python\nx = 1\n   ",  # a last line of spaces is not part of the fence
+    "  ```\n  indented\n    more\n  ```\n",
+    "~~~ruby extra words\nputs 1\n~~~\n",
+    "```\n```\n",
+    "- item\n\n  ```\n  nested fence\n  ```\n",
+    '```html\n<script>alert(1)</script>\n"quotes" & \'apostrophes\'\n```\n',
+])  # fmt: skip
+def test_fences_stream_to_the_one_shot_render(text: str) -> None:
+    for size in (1, 3, 16):
+        assert streamed(text, size) == render_html(text)

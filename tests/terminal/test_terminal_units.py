@@ -21,8 +21,8 @@ from streamchat.chat.events import (
     WindowNotice,
 )
 from streamchat.config import load_settings
+from streamchat.endpoint import SetupError, resolve_settings
 from streamchat.terminal.commands import format_rows
-from streamchat.terminal.endpoint import SetupError, resolve_settings
 from streamchat.terminal.output import Output, RawStream
 from streamchat.terminal.repl import preview
 from streamchat.terminal.sparkline import AT_BUDGET, sparkline, usage_lines

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from web_harness import assemble
 
 from streamchat.chat.events import BlockEnd, BlockStart, Delta, ToolCall, TurnEnd
 from streamchat.render import render_html
@@ -106,6 +107,21 @@ def test_tails_are_held_to_the_frame_rate_and_flushed_when_due() -> None:
         ("blocks", {"part": 0, "html": "<p>Next</p>\n", "chars": 12}),
         ("part_end", {"part": 0, "kind": "text"}),
     ]
+
+
+def test_a_code_fence_is_sent_once_and_its_lines_appended() -> None:
+    encoder = ReplyEncoder("m", max_fps=0)
+    events = encoder.encode(BlockStart("text"))
+    text = "```python\n" + "x = 1\n" * 50 + "```\nDone.\n"
+    for start in range(0, len(text), 4):
+        events += encoder.encode(Delta("text", text[start : start + 4]))
+    events += encoder.encode(BlockEnd("text"))
+    kinds = [k for k, _ in events]
+    assert kinds.count("fence") == 1 and kinds.index("fence") < kinds.index("lines")
+    assert [d["end"] for k, d in events if k == "lines"].count(True) == 1
+    pieces = [(k, d["html"], bool(d.get("end"))) for k, d in events if k in ("blocks", "fence", "lines")]
+    assert assemble(pieces) == render_html(text)
+    assert all(d["chars"] <= len(text) for k, d in events if k in ("fence", "lines", "tail"))
 
 
 def test_tool_parts_and_the_end() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_harness import Event, read_events, wait_until
+from web_harness import Event, page_html, read_events, wait_until
 
 from streamchat.render import render_html
 from streamchat.web import sse
@@ -17,8 +17,8 @@ RICH = (Path(__file__).resolve().parents[1] / "e2e" / "scripts" / "rich.md").rea
 
 
 def final_html(events: list[Event]) -> str:
-    """What the page ends with in `.content` for a text-only reply: every `blocks` event, in order."""
-    return "".join(e.data["html"] for e in events if e.type == "blocks")
+    """What the page ends with in `.content` for a text-only reply."""
+    return page_html(events)
 
 
 def start_reply(client: Any, text: str = "hello") -> dict[str, Any]:
@@ -291,8 +291,7 @@ def test_thinking_and_text_parts(web: Any) -> None:
     parts = [e.data for e in events if e.type == "part"]
     assert [p["kind"] for p in parts] == ["thinking", "text"]
     assert 'class="thinking"' in parts[0]["html"]
-    text_blocks = "".join(e.data["html"] for e in events if e.type == "blocks" and e.data["part"] == 1)
-    assert text_blocks == render_html(RICH)
+    assert page_html(events, part=1) == render_html(RICH)
     article = client.get(f"/api/conversations/{started['conversation_id']}").json()["articles"][-1]
     assert article["html"].startswith('<details class="thinking">') and article["html"].endswith(
         render_html(RICH)

@@ -3,6 +3,7 @@ exchanged for an HttpOnly SameSite=Strict cookie, /v1 untouched, no API key anyw
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx2 as httpx
@@ -137,3 +138,27 @@ def test_the_api_key_never_reaches_the_page(web: Any, monkeypatch: pytest.Monkey
     ]
     assert not any(secret in text for text in seen)
     assert secret.encode() not in server.store.path.read_bytes()
+
+
+def test_every_module_the_page_imports_is_served_and_the_imports_form_no_cycle(web: Any) -> None:
+    client = web().client()
+    imports: dict[str, list[str]] = {}
+    waiting = ["app.js"]
+    while waiting:
+        name = waiting.pop()
+        if name in imports:
+            continue
+        response = client.get(f"/static/{name}")
+        assert response.status_code == 200, name
+        assert response.headers["content-type"].split(";")[0] in ("text/javascript", "application/javascript")
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        imports[name] = re.findall(r'^import\s[^;]*?from\s+"\./([\w-]+\.js)";', response.text, re.M | re.S)
+        waiting.extend(imports[name])
+    assert {"stream.js", "transcript.js", "conversation.js"} <= set(imports)
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        assert name not in path, " -> ".join((*path, name))
+        for target in imports[name]:
+            visit(target, (*path, name))
+
+    visit("app.js", ())

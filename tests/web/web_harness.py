@@ -16,7 +16,9 @@ import anthropic
 import httpx2 as httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "render"))
 
+from html_pieces import assemble
 from server_harness import RecordingEngine, wait_until
 
 from streamchat.chat.store import Store
@@ -25,7 +27,7 @@ from streamchat.server.app import MessagesAPI
 from streamchat.web import ChatDefaults, Chats, Guard, WebChat, compose
 from streamchat.web.app import api_counters
 
-__all__ = ["Event", "RecordingEngine", "WebServer", "read_events", "wait_until"]
+__all__ = ["Event", "RecordingEngine", "WebServer", "assemble", "page_html", "read_events", "wait_until"]
 
 
 @dataclass
@@ -35,6 +37,13 @@ class Event:
     seq: int | None
     type: str
     data: dict[str, Any]
+
+
+def page_html(events: list[Event], part: int | None = None) -> str:
+    """The finished HTML a page builds from a reply's `blocks`, `fence` and `lines` events (of one part)."""
+    wanted = [e for e in events if e.type in ("blocks", "fence", "lines") and part in (None, e.data["part"])]
+    pieces = [(e.type, str(e.data["html"]), bool(e.data.get("end"))) for e in wanted]
+    return assemble(pieces)
 
 
 def parse_sse(lines: Iterator[str]) -> Iterator[Event | str]:

@@ -13,9 +13,9 @@ import anthropic
 
 from ..chat.conversation import describe_error
 from ..chat.events import TurnEnd
-from .endpoint import Endpoint, SetupError
+from ..endpoint import Endpoint, SetupError, load_toolset
 from .output import Output
-from .session import error, load_toolset, open_chat, open_conversation, open_store
+from .session import error, open_chat, open_conversation, open_store
 from .view import ReplyView, consume, error_text, tool_input_text
 
 

@@ -8,29 +8,9 @@ import sys
 from datetime import datetime
 from typing import Any
 
-import anthropic
+from ..endpoint import add_conversation_options
 
-from ..engines import add_engine_options
-from .session import error, open_chat, open_store
-
-
-def add_conversation_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by `chat` and `ask` (flags override the config file, which overrides defaults)."""
-    parser.add_argument("--base-url", metavar="URL", help="an Anthropic-compatible endpoint")
-    parser.add_argument("--model", help="the model (default: config, else the endpoint's)")
-    parser.add_argument("-s", "--system", help="the system prompt (persona text)")
-    parser.add_argument("--persona", metavar="NAME", help="a persona from the config file")
-    parser.add_argument("--max-turns", type=int, metavar="N", help="keep at most N turns in the window")
-    parser.add_argument("--max-context-tokens", type=int, metavar="N", help="context window budget in tokens")
-    parser.add_argument("--max-tokens", type=int, metavar="N", help="max output tokens per reply")
-    parser.add_argument("--tools", metavar="FILE", help="tools the model may call (each call is confirmed)")
-    parser.add_argument("--no-markdown", action="store_true", help="print raw text, no Markdown rendering")
-    parser.add_argument("--thinking", action="store_true", help="request extended thinking and show it")
-    parser.add_argument("--temperature", type=float, metavar="T", help="sampling temperature, 0 to 1")
-    parser.add_argument("-c", "--continue", dest="continue_", action="store_true",
-                        help="continue the last conversation")  # fmt: skip
-    parser.add_argument("--conversation", metavar="ID", help="continue the conversation ID")
-    add_engine_options(parser)
+# Building the parser imports nothing heavy (anthropic, the chat, rich): each command imports what it runs.
 
 
 def add_chat_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,8 +34,6 @@ def add_chat_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     models = sub.choices.get("models")
     if models is not None:
-        if not any("--engine" in a.option_strings for a in models._actions):
-                add_engine_options(models)
         models.set_defaults(handler=run_models)
 
 
@@ -120,7 +98,9 @@ def format_rows(rows: list[dict[str, Any]], width: int = 100) -> list[str]:
 
 def run_history(args: argparse.Namespace) -> int:
     """`streamchat history`: saved conversations, newest first."""
-    store = open_store()
+    from ..chat.store import default_store
+
+    store = default_store()
     width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 200
     for line in format_rows(conversation_rows(store, args.limit), width):
         print(line)
@@ -129,6 +109,10 @@ def run_history(args: argparse.Namespace) -> int:
 
 def run_models(args: argparse.Namespace) -> int:
     """`streamchat models`: the models the configured endpoint lists."""
+    import anthropic
+
+    from .session import error, open_chat
+
     opened = open_chat(args)
     if opened is None:
         return 2

@@ -18,9 +18,9 @@ from ..chat.events import TurnEnd
 from ..chat.messages import message_text
 from ..chat.usage import usage_series
 from ..config import data_dir
-from .endpoint import ChatSettings, Endpoint, SetupError
+from ..endpoint import ChatSettings, Endpoint, SetupError, load_toolset
 from .output import BOLD, CYAN, DIM, RED, YELLOW, Output, QuietInput
-from .session import error, load_toolset, open_chat, open_conversation, open_store
+from .session import error, open_chat, open_conversation, open_store
 from .sparkline import usage_lines
 from .status import compact, context_text, format_cost, status_line, turn_line
 from .view import LiveUsage, ReplyView, consume, error_text, tool_input_text

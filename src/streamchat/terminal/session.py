@@ -1,4 +1,4 @@
-"""Opening a conversation for the chat or `ask`: store, tools, resume, options from settings."""
+"""Opening a conversation for the chat or `ask`: store, resume, options from settings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from ..chat.conversation import Confirm, Conversation, ConversationOptions
-from .endpoint import ChatSettings, Endpoint, SetupError, open_endpoint, resolve_settings
+from ..endpoint import ChatSettings, Endpoint, SetupError, open_endpoint, resolve_settings
 
 
 def open_store() -> Any:
@@ -15,18 +15,6 @@ def open_store() -> Any:
     from ..chat.store import default_store
 
     return default_store()
-
-
-def load_toolset(path: str | None) -> Any | None:
-    """`--tools FILE` -> a ToolSet (None without the flag); SetupError when the file is unusable."""
-    if not path:
-        return None
-    from ..chat.tools import load_tools
-
-    try:
-        return load_tools(path)
-    except Exception as exc:  # a user's tools file can raise anything while it is imported
-        raise SetupError(f"cannot load tools from {path}: {type(exc).__name__}: {exc}") from None
 
 
 def conversation_options(chat: ChatSettings, endpoint: Endpoint) -> ConversationOptions:

@@ -13,8 +13,7 @@ import sys
 import webbrowser
 from typing import TYPE_CHECKING, Any
 
-from ..terminal.commands import add_conversation_options
-from ..terminal.endpoint import ChatSettings, SetupError, resolve_settings
+from ..endpoint import ChatSettings, SetupError, add_conversation_options, load_toolset, resolve_settings
 
 if TYPE_CHECKING:  # the server's modules load only when a server starts, not for every command
     from .app import WebChat
@@ -78,7 +77,6 @@ def local_web_app(engine: Any, api_app: Any, args: argparse.Namespace, host: str
     import anthropic
 
     from ..chat.store import default_store
-    from ..terminal.session import load_toolset
     from .app import WebChat, api_counters, compose
     from .chats import Chats
     from .security import Guard
@@ -97,12 +95,11 @@ def run_web(args: argparse.Namespace) -> int:
     """`streamchat web`: start the server, print the page's URL, serve until Ctrl-C."""
     from .. import __version__
     from ..chat.store import default_store
+    from ..endpoint import open_endpoint
     from ..engines import engine_from_args
     from ..server import ServerSettings, create_app
     from ..server.app import model_created_at
     from ..server.run import listen, serve
-    from ..terminal.endpoint import open_endpoint
-    from ..terminal.session import load_toolset
     from .app import WebChat, compose
     from .chats import Chats
     from .security import Guard

@@ -9,7 +9,12 @@ block, across tool rounds), numbered from 0:
 - `part`       {part, kind: text|thinking|tool_use, html}: a part opens; `html` is its frame
                (empty for text, whose blocks go straight into the message's `.content`)
 - `blocks`     {part, html, chars}: finished Markdown blocks, appended once, never replaced
-- `tail`       {part, html, chars}: the part's unfinished last block, replacing the previous tail;
+- `fence`      {part, html, chars}: a top-level code block opens and streams line by line: `html`
+               is the whole block with an empty `<code>`, appended once; `lines` go into that `<code>`
+- `lines`      {part, html, chars, end}: finished lines of the open code block, appended once at the
+               end of its `<code>`; `end` is true when the block is finished (no more lines)
+- `tail`       {part, html, chars}: the part's unfinished last block, replacing the previous tail
+               (while a code block is open: its unfinished last line, shown at the end of its code);
                at most ~30 a second, superseded by the next `tail` or `part_end` of the part
 - `input`      {part, text}: more of a tool call's input JSON, appended as text
 - `part_end`   {part, kind, html?}: the part is finished (tail removed; for tool_use, `html`
@@ -181,9 +186,11 @@ class ReplyEncoder:
 
     def _frame_events(self, part: _Part, frame: HtmlFrame) -> list[WebEvent]:
         events: list[WebEvent] = []
-        if frame.blocks:
-            html = "".join(frame.blocks)
-            events.append(("blocks", {"part": part.index, "html": html, "chars": self._chars}))
+        for piece in frame.pieces:
+            data: dict[str, Any] = {"part": part.index, "html": piece.html, "chars": self._chars}
+            if piece.kind == "lines":
+                data["end"] = piece.end
+            events.append((piece.kind, data))
         if frame.tail is not None:
             events.append(("tail", {"part": part.index, "html": frame.tail, "chars": self._chars}))
         return events
@@ -195,7 +202,7 @@ class ReplyEncoder:
         events: list[WebEvent] = []
         if part.stream is not None:
             final = part.stream.finish()
-            events = self._frame_events(part, HtmlFrame(final.blocks, None))
+            events = self._frame_events(part, HtmlFrame(final.pieces, None))
         data: dict[str, Any] = {"part": part.index, "kind": part.kind}
         if html is not None:
             data["html"] = html

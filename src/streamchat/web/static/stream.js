@@ -5,16 +5,18 @@
 //   const view = new ReplyView(article.querySelector(".content"));
 //   view.apply("blocks", {part: 0, html: "<p>Hello</p>\n"});   // one event of the protocol
 //
-//   const handle = followRun("/api/runs/RUN_ID/events", view, {after: 0, onEvent, onEnd, onGone});
+//   const handle = followRun("/api/runs/RUN_ID/events", view, {after: 0, onEvent, onFrame, onEnd, onGone});
 //   handle.close();  handle.lastSeq;
 //
 // The server sends sanitized HTML: finished Markdown blocks once ("blocks", appended and never
-// touched again) and the unfinished last block ("tail", swapped in place). So the work of one
-// frame is the size of the tail, never the size of the reply, and nothing here parses Markdown.
+// touched again) and the unfinished last block ("tail", swapped in place). A code block streams by
+// lines: its empty block once ("fence"), then its finished lines appended inside its <code>
+// ("lines"), and the tail is its unfinished line. So the work of one frame is the size of the tail
+// (one block, or one line of code), never the size of the reply, and nothing here parses Markdown.
 // Event types and fields are documented in streamchat/web/protocol.py.
 
 const EVENT_TYPES = [
-  "start", "part", "blocks", "tail", "input", "part_end", "tool_call", "tool_ask", "tool_answer",
+  "start", "part", "blocks", "fence", "lines", "tail", "input", "part_end", "tool_call", "tool_ask", "tool_answer",
   "tool_result", "usage", "window", "end",
 ];
 
@@ -29,7 +31,7 @@ export class ReplyView {
   /** @param {HTMLElement} content the message's `.content` element */
   constructor(content) {
     this.content = content;
-    this.parts = new Map(); // part index -> {kind, element, body, tail, input}
+    this.parts = new Map(); // part index -> {kind, element, body, tail, input, lineTail, fence}
   }
 
   /** Apply one event (`type`, decoded `data`); unknown types are ignored. */
@@ -37,6 +39,8 @@ export class ReplyView {
     switch (type) {
       case "part": this.openPart(data); break;
       case "blocks": this.appendBlocks(data); break;
+      case "fence": this.openFence(data); break;
+      case "lines": this.appendLines(data); break;
       case "tail": this.setTail(data); break;
       case "input": this.appendInput(data); break;
       case "part_end": this.endPart(data); break;
@@ -48,7 +52,10 @@ export class ReplyView {
 
   /** Remove any live tail (the run ended without closing its part, e.g. a dropped log). */
   settle() {
-    for (const part of this.parts.values()) part.tail?.remove();
+    for (const part of this.parts.values()) {
+      this.closeFence(part);
+      part.tail?.remove();
+    }
   }
 
   openPart({part, kind, html}) {
@@ -62,7 +69,7 @@ export class ReplyView {
         element.classList.add("live");
       }
     }
-    const entry = {kind, element, body, tail: null, input: null};
+    const entry = {kind, element, body, tail: null, input: null, lineTail: null, fence: null};
     if (kind !== "tool_use") {
       entry.tail = document.createElement("div");
       entry.tail.className = "tail";
@@ -84,14 +91,58 @@ export class ReplyView {
   }
 
   appendBlocks({part, html}) {
+    this.appendFragment(this.part(part), fragment(html));
+  }
+
+  /** A code block that streams by lines: appended once; its unfinished line is a tail in its <code>. */
+  openFence({part, html}) {
     const entry = this.part(part);
-    if (entry.tail) entry.tail.before(fragment(html));
-    else entry.body.append(fragment(html));
+    const block = fragment(html);
+    const element = block.firstElementChild;
+    const code = element?.querySelector("code") ?? null;
+    // What follows the block (its newline) waits until the block is finished, so the finished text
+    // only ever grows at its end.
+    const after = document.createDocumentFragment();
+    while (element?.nextSibling) after.append(element.nextSibling);
+    this.appendFragment(entry, block);
+    if (!code) {
+      element?.after(after);
+      return;
+    }
+    entry.lineTail = document.createElement("span");
+    entry.lineTail.className = "tail";
+    code.append(entry.lineTail);
+    entry.fence = {element, after};
+    if (entry.tail) {
+      entry.tail.replaceChildren(); // it held the fence's opening, now drawn by the block itself
+      entry.tail.hidden = true;
+    }
+  }
+
+  appendLines({part, html, end}) {
+    const entry = this.part(part);
+    if (!entry.lineTail) return;
+    if (html) entry.lineTail.before(fragment(html));
+    if (end) this.closeFence(entry);
+  }
+
+  closeFence(entry) {
+    entry.lineTail?.remove();
+    entry.lineTail = null;
+    entry.fence?.element.after(entry.fence.after);
+    entry.fence = null;
+    if (entry.tail) entry.tail.hidden = false;
+  }
+
+  appendFragment(entry, content) {
+    if (entry.tail) entry.tail.before(content);
+    else entry.body.append(content);
   }
 
   setTail({part, html}) {
     const entry = this.part(part);
-    if (entry.tail) entry.tail.innerHTML = html;
+    if (entry.lineTail) entry.lineTail.innerHTML = html;
+    else if (entry.tail) entry.tail.innerHTML = html;
   }
 
   appendInput({part, text}) {
@@ -102,6 +153,7 @@ export class ReplyView {
   endPart({part, html}) {
     const entry = this.parts.get(part);
     if (!entry) return;
+    this.closeFence(entry);
     entry.tail?.remove();
     entry.tail = null;
     if (html && entry.element) {
@@ -138,11 +190,17 @@ export class ReplyView {
 /**
  * Follow a run's events from the one after `after`. EventSource reconnects by itself and sends
  * Last-Event-ID; events at or below the last seq seen are dropped, so nothing applies twice.
+ * Events are applied once per animation frame, all that arrived since the last one, and only then
+ * handed to `onEvent`; then `onFrame()` once, for what the page draws around the reply (status,
+ * scrolling): a frame is one DOM update and one layout however many events it holds.
  * `onGone` means the events can no longer be had: reload the message from the store.
  */
-export function followRun(url, view, {after = 0, onEvent, onEnd, onGone} = {}) {
+export function followRun(url, view, {after = 0, onEvent, onFrame, onEnd, onGone} = {}) {
   let last = after;
   let finished = false;
+  let closed = false;
+  let queued = [];
+  let scheduled = false;
   const source = new EventSource(after ? `${url}?after=${after}` : url);
   const finish = (callback, value) => {
     if (finished) return;
@@ -150,24 +208,48 @@ export function followRun(url, view, {after = 0, onEvent, onEnd, onGone} = {}) {
     source.close();
     callback?.(value);
   };
+  const flush = () => {
+    scheduled = false;
+    const batch = queued;
+    queued = [];
+    if (closed) return;
+    for (const [type, data] of batch) view.apply(type, data);
+    let end = null;
+    for (const [type, data, seq] of batch) {
+      onEvent?.(type, data, seq);
+      if (type === "end") end = data;
+    }
+    if (batch.length) onFrame?.();
+    if (end) finish(onEnd, end);
+  };
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    // A hidden tab draws no frames: apply its events from a task instead.
+    if (document.hidden) setTimeout(flush, 0);
+    else requestAnimationFrame(flush);
+  };
   for (const type of EVENT_TYPES) {
     source.addEventListener(type, (event) => {
       const seq = Number(event.lastEventId);
       if (!(seq > last)) return;
       last = seq;
-      const data = JSON.parse(event.data);
-      view.apply(type, data);
-      onEvent?.(type, data, seq);
-      if (type === "end") finish(onEnd, data);
+      queued.push([type, JSON.parse(event.data), seq]);
+      if (type === "end") source.close(); // nothing follows; EventSource must not reconnect meanwhile
+      schedule();
     });
   }
-  source.addEventListener("gone", () => finish(onGone));
+  const gone = () => {
+    flush(); // what arrived is still drawn; the page reloads the message next
+    finish(onGone);
+  };
+  source.addEventListener("gone", gone);
   source.addEventListener("error", () => {
     // CLOSED: the server answered with something that is not a stream (the run is unknown or over).
-    if (source.readyState === EventSource.CLOSED) finish(onGone);
+    if (source.readyState === EventSource.CLOSED && !finished && !queued.some(([type]) => type === "end")) gone();
   });
   return {
-    close() { finished = true; source.close(); },
+    close() { finished = true; closed = true; source.close(); },
     get lastSeq() { return last; },
   };
 }

@@ -1,24 +1,49 @@
-"""Where replies come from: Claude (API key set) or the built-in model behind a local server thread.
+"""What every chat view starts from: the chat's flags, the settings they resolve to, the tools file,
+and the endpoint replies come from (Claude, a given base URL, or the built-in model on a local server).
 
-Settings resolve in three layers: built-in defaults, then `config.toml` (and env vars, via
-`config.load_settings`), then command-line flags.
+The terminal (`chat`, `ask`) and the web chat (`streamchat web`) both open their chat here, so neither
+view imports the other. This is edge code, like `cli`: it reads an argparse `Namespace` and hands the
+views typed objects (`ChatSettings`, `Endpoint`). Settings resolve in three layers: built-in defaults,
+then `config.toml` (and env vars, via `config.load_settings`), then command-line flags.
 """
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anthropic
+from .config import Settings, load_settings
+from .engines import add_engine_options
 
-from ..config import Settings, load_settings
+if TYPE_CHECKING:  # the SDK takes ~1 s to import: `streamchat --help` and argument errors never need it
+    import anthropic
 
 DEFAULT_CLAUDE_MODEL = "claude-sonnet-5-5"
 
 
 class SetupError(Exception):
     """The chat cannot start (bad flag, unknown persona, engine that will not load): one line."""
+
+
+def add_conversation_options(parser: argparse.ArgumentParser) -> None:
+    """The chat's flags, shared by `chat`, `ask` and `web` (flags override the config file, which
+    overrides defaults)."""
+    parser.add_argument("--base-url", metavar="URL", help="an Anthropic-compatible endpoint")
+    parser.add_argument("--model", help="the model (default: config, else the endpoint's)")
+    parser.add_argument("-s", "--system", help="the system prompt (persona text)")
+    parser.add_argument("--persona", metavar="NAME", help="a persona from the config file")
+    parser.add_argument("--max-turns", type=int, metavar="N", help="keep at most N turns in the window")
+    parser.add_argument("--max-context-tokens", type=int, metavar="N", help="context window budget in tokens")
+    parser.add_argument("--max-tokens", type=int, metavar="N", help="max output tokens per reply")
+    parser.add_argument("--tools", metavar="FILE", help="tools the model may call (each call is confirmed)")
+    parser.add_argument("--no-markdown", action="store_true", help="print raw text, no Markdown rendering")
+    parser.add_argument("--thinking", action="store_true", help="request extended thinking and show it")
+    parser.add_argument("--temperature", type=float, metavar="T", help="sampling temperature, 0 to 1")
+    parser.add_argument("-c", "--continue", dest="continue_", action="store_true",
+                        help="continue the last conversation")  # fmt: skip
+    parser.add_argument("--conversation", metavar="ID", help="continue the conversation ID")
+    add_engine_options(parser)
 
 
 @dataclass
@@ -112,6 +137,8 @@ def open_endpoint(args: argparse.Namespace, chat: ChatSettings) -> Endpoint:
     """Connect to Claude / the given base URL, or start the built-in model's server on 127.0.0.1."""
     if chat.local:
         return _local_endpoint(args, chat)
+    import anthropic
+
     base_url = chat.base_url or "https://api.anthropic.com"
     client = anthropic.Anthropic(api_key=chat.api_key or "none", base_url=base_url)
     model = chat.model or (_first_model(client) if chat.base_url else None) or DEFAULT_CLAUDE_MODEL
@@ -121,6 +148,8 @@ def open_endpoint(args: argparse.Namespace, chat: ChatSettings) -> Endpoint:
 
 def _first_model(client: anthropic.Anthropic) -> str | None:
     """The first model a custom endpoint lists (None when it does not answer)."""
+    import anthropic
+
     try:
         page = client.models.list(limit=1)
         return page.data[0].id if page.data else None
@@ -129,8 +158,10 @@ def _first_model(client: anthropic.Anthropic) -> str | None:
 
 
 def _local_endpoint(args: argparse.Namespace, chat: ChatSettings) -> Endpoint:
-    from ..engines import engine_from_args
-    from ..server import ServerThread, create_app
+    import anthropic
+
+    from .engines import engine_from_args
+    from .server import ServerThread, create_app
 
     try:
         engine = engine_from_args(args)
@@ -147,3 +178,15 @@ def _local_endpoint(args: argparse.Namespace, chat: ChatSettings) -> Endpoint:
     model = engine.model_id
     description = f"{model} — {engine.display_name} · local server {base_url}"
     return Endpoint(client, base_url, model, True, description, server=server, engine=engine)
+
+
+def load_toolset(path: str | None) -> Any | None:
+    """`--tools FILE` -> a ToolSet (None without the flag); SetupError when the file is unusable."""
+    if not path:
+        return None
+    from .chat.tools import load_tools
+
+    try:
+        return load_tools(path)
+    except Exception as exc:  # a user's tools file can raise anything while it is imported
+        raise SetupError(f"cannot load tools from {path}: {type(exc).__name__}: {exc}") from None
