@@ -172,12 +172,12 @@ class Term:
     def close(self) -> int | None:
         """End the program (Ctrl-D, then force) and return its exit status."""
         if self.child.isalive():
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + 30  # bounds a failure on a loaded machine; times nothing
             while self.child.isalive() and not self.at_prompt() and time.monotonic() < deadline:
                 self.pump()
             self.child.send("\x03")  # clear the line, then Ctrl-D on the empty prompt
             self.child.sendeof()
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + 30
             while self.child.isalive() and time.monotonic() < deadline and self.pump(0.1):
                 pass
         self.child.close(force=True)

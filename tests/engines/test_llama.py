@@ -17,7 +17,7 @@ from streamchat.api.stream import BlockStop, Finish, InputJsonDelta, Part, TextD
 from streamchat.config import builtin_model_path
 from streamchat.engines import engine_from_args
 from streamchat.engines.base import EngineError
-from streamchat.engines.llama import LlamaEngine
+from streamchat.engines.llama import DEFAULT_PARALLEL, LlamaEngine
 from streamchat.engines.output import utf8_decoder
 
 QUESTION = [{"role": "user", "content": "Name three colours of the rainbow."}]
@@ -75,7 +75,8 @@ def text_of(parts: list[Part]) -> str:
 def test_identity_and_limits(engine: LlamaEngine) -> None:
     assert engine.model_id == "smollm2-135m-instruct"
     assert engine.display_name == "SmolLM2-135M-Instruct (local, Q4_1)"
-    assert engine.context_window == 2048 and engine.max_concurrency == 4 and not engine.accepts_media
+    assert engine.context_window == 2048 and not engine.accepts_media
+    assert engine.max_concurrency == DEFAULT_PARALLEL == 8  # the default chosen in docs/benchmarks.md
     assert engine.model_path == str(builtin_model_path())
 
 
