@@ -212,6 +212,39 @@ def test_a_follow_up_turn_evaluates_only_its_new_tokens(
     assert_idle_and_consistent(scheduler)
 
 
+def test_interleaved_conversations_with_one_system_prompt_keep_their_own_caches(
+    model: LoadedModel, scheduler: BatchScheduler
+) -> None:
+    """One request at a time, as chat users take turns: A, B, C start with the same system prompt
+    (so each first turn finds the others' cells sharing its opening), then each follows up. A first
+    turn must not take over another conversation's cache for the opening it shares: every follow-up
+    evaluates only its new tokens. An unrelated request in between changes nothing."""
+    system = "<|im_start|>system\nYou are a patient teacher who answers in plain words.<|im_end|>\n"
+
+    def ask(tokens: list[int], text: str, max_tokens: int) -> tuple[Reply, int]:
+        before = scheduler.stats().evaluated
+        reply = Reply(model, text, max_tokens=max_tokens, tokens=tokens)
+        run_all(scheduler, [reply])
+        assert reply.error is None and reply.finish is not None
+        return reply, scheduler.stats().evaluated - before
+
+    opening = model.tokenize(system, add_bos=False)
+    firsts = []
+    for question in QUESTIONS[2:5]:
+        text = f"<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n"
+        turn = model.tokenize(text, add_bos=False)
+        reply, evaluated = ask([*opening, *turn], question, 16)
+        firsts.append(reply)
+        assert evaluated < len(reply.prompt_tokens) + len(reply.generated)  # the opening came from a cache
+    ask(model.tokenize("<|im_start|>user\nSay hi.<|im_end|>\n<|im_start|>assistant\n", add_bos=False),
+        "Say hi.", 4)  # fmt: skip
+    for first in firsts:
+        tokens = [*first.seq.tokens, *model.tokenize(NEXT_TURN, add_bos=False)]
+        reply, evaluated = ask(tokens, "Tell me more.", 4)
+        assert evaluated == len(tokens) - len(first.seq.tokens) + len(reply.generated)
+    assert_idle_and_consistent(scheduler)
+
+
 def test_a_long_prompt_is_read_in_chunks_while_others_decode(
     model: LoadedModel, scheduler: BatchScheduler
 ) -> None:

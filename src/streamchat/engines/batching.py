@@ -258,36 +258,34 @@ class BatchScheduler:
     def _pick_slot(self, tokens: list[int]) -> Slot | None:
         """A free slot for `tokens`, holding the longest prefix of them any slot has cached.
 
-        The free slot that shares the most wins (at a tie: one that loses nothing, i.e. empty or
-        holding exactly that prefix, then the least recently used: a newcomer takes an empty slot or
-        the coldest cache, not a conversation that is still going on). When another slot — running or
-        not — shares clearly more, its cells for that prefix are shared into a free slot
-        (`llama_memory_seq_cp`
-        on a unified cache only marks the cells as the other sequence's too: no compute, no copy).
+        A free slot whose cache the prompt continues (the same conversation's earlier turn) is taken,
+        losing at most a short tail. A cache that shares only part of itself (another conversation
+        with the same system prompt, a reply being regenerated) is kept: the reply takes a free slot
+        that loses nothing (an empty one, or one holding just a prefix of the prompt; else the least
+        recently used), and the shared prefix is shared into it when that saves at least
+        `_SHARE_AT_LEAST` tokens (`llama_memory_seq_cp` on a unified cache only marks the cells as
+        the other sequence's too: no compute, no copy). So interleaved conversations keep their caches.
         """
-        best: tuple[tuple[int, bool, int], Slot] | None = None
-        richest: tuple[int, Slot] | None = None
-        for slot in self.slots:
-            shared = common_prefix(slot.cached, tokens) if slot.cached else 0
-            if richest is None or shared > richest[0]:
-                richest = (shared, slot)
-            if slot.owner is None:
-                key = (shared, len(slot.cached) == shared, -slot.last_used)
-                if best is None or key > best[0]:
-                    best = (key, slot)
-        if best is None or richest is None:
+        free = [s for s in self.slots if s.owner is None]
+        if not free:
             return None
-        slot, shared = best[1], best[0][0]
-        source_shared, source = richest
-        if source_shared - shared >= _SHARE_AT_LEAST:
-            slot = min(
-                (s for s in self.slots if s.owner is None), key=lambda s: (bool(s.cached), s.last_used)
-            )
-            self._clear(slot)
-            llama_cpp.llama_memory_seq_cp(self.model.memory, source.seq_id, slot.seq_id, 0, source_shared)
-            slot.cached = source.cached[:source_shared]
-            shared = source_shared
-        self._trim(slot, min(shared, len(tokens) - 1))  # the last token is evaluated for its logits
+        shared = {s.seq_id: common_prefix(s.cached, tokens) if s.cached else 0 for s in self.slots}
+        source = max(self.slots, key=lambda s: (shared[s.seq_id], s.owner is None))
+        most = shared[source.seq_id]
+        if most and source.owner is None and len(source.cached) - most < _SHARE_AT_LEAST:
+            slot = source  # its own continuation (a tail that re-tokenizes differently is lost)
+        else:
+            clean = [s for s in free if shared[s.seq_id] == len(s.cached)]  # extended, nothing lost
+            if clean:
+                slot = max(clean, key=lambda s: (shared[s.seq_id], not s.cached, -s.last_used))
+            else:
+                slot = min(free, key=lambda s: s.last_used)
+            if most - shared[slot.seq_id] >= _SHARE_AT_LEAST:
+                self._clear(slot)
+                llama_cpp.llama_memory_seq_cp(self.model.memory, source.seq_id, slot.seq_id, 0, most)
+                slot.cached = source.cached[:most]
+                shared[slot.seq_id] = most
+        self._trim(slot, min(shared[slot.seq_id], len(tokens) - 1))  # the last token: evaluated for logits
         return slot
 
     def _reserved(self) -> int:
