@@ -420,7 +420,8 @@ def replay(browser: Any, arm: str, url: str, reply: str, *, server: Server | Non
             page.evaluate("window.__benchStart()")
         # Polled every 100 ms, not at every animation frame (Playwright's default): a selector query
         # per frame is the benchmark's work, not the page's, and would be counted in its main thread.
-        page.wait_for_function("window.__bench.painted !== null && document.querySelector("
+        # (A function, not an expression: the page's CSP refuses the eval an expression would need.)
+        page.wait_for_function("() => window.__bench.painted !== null && document.querySelector("
                                "'article[data-role=\"assistant\"][data-status=\"complete\"]') !== null",
                                polling=100, timeout=300_000)  # fmt: skip
         if server is not None:
