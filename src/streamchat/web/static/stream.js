@@ -9,7 +9,8 @@
 //   handle.close();  handle.lastSeq;
 //
 // The server sends sanitized HTML: finished Markdown blocks once ("blocks", appended and never
-// touched again) and the unfinished last block ("tail", swapped in place). A code block streams by
+// touched again) and the unfinished last block ("tail", patched in place: only what changed since the
+// last frame is replaced, usually its end). A code block streams by
 // lines: its empty block once ("fence"), then its finished lines appended inside its <code>
 // ("lines"), and the tail is its unfinished line. So the work of one frame is the size of the tail
 // (one block, or one line of code), never the size of the reply, and nothing here parses Markdown.
@@ -24,6 +25,51 @@ function fragment(html) {
   const template = document.createElement("template");
   template.innerHTML = html;
   return template.content;
+}
+
+/** True when `a` and `b` are elements of the same name with the same attributes (children aside). */
+function sameShell(a, b) {
+  if (a.nodeType !== Node.ELEMENT_NODE || b.nodeType !== Node.ELEMENT_NODE) return false;
+  if (a.localName !== b.localName || a.namespaceURI !== b.namespaceURI) return false;
+  if (a.attributes.length !== b.attributes.length) return false;
+  for (const attr of b.attributes) {
+    if (a.getAttributeNS(attr.namespaceURI, attr.localName) !== attr.value) return false;
+  }
+  return true;
+}
+
+/**
+ * Make `target`'s children equal to those of `source` (a parsed fragment, consumed), keeping the
+ * nodes that did not change: a tail grows at its end, so swapping it whole each frame would style,
+ * lay out and shape its unchanged start again (a long paragraph, a table, a list) for nothing.
+ */
+function patchChildren(target, source) {
+  let old = target.firstChild;
+  let next = source.firstChild;
+  while (next) {
+    const following = next.nextSibling;
+    if (!old) {
+      target.append(next);
+    } else if (old.isEqualNode(next)) {
+      old = old.nextSibling;
+    } else if (old.nodeType === Node.TEXT_NODE && next.nodeType === Node.TEXT_NODE) {
+      old.data = next.data;
+      old = old.nextSibling;
+    } else if (sameShell(old, next)) {
+      patchChildren(old, next);
+      old = old.nextSibling;
+    } else {
+      const after = old.nextSibling;
+      old.replaceWith(next);
+      old = after;
+    }
+    next = following;
+  }
+  while (old) {
+    const after = old.nextSibling;
+    old.remove();
+    old = after;
+  }
 }
 
 /** Draws one reply from its events into its `.content` element. */
@@ -141,8 +187,8 @@ export class ReplyView {
 
   setTail({part, html}) {
     const entry = this.part(part);
-    if (entry.lineTail) entry.lineTail.innerHTML = html;
-    else if (entry.tail) entry.tail.innerHTML = html;
+    const target = entry.lineTail ?? entry.tail;
+    if (target) patchChildren(target, fragment(html));
   }
 
   appendInput({part, text}) {
@@ -187,6 +233,19 @@ export class ReplyView {
   }
 }
 
+/** The tails of a batch that the next event of their part replaces anyway (another tail). */
+function supersededTails(batch) {
+  const skip = new Set();
+  const lastTail = new Map(); // part -> index of its tail seen last, while nothing else of the part followed
+  batch.forEach(([type, data], i) => {
+    if (data?.part === undefined) return;
+    if (type === "tail" && lastTail.has(data.part)) skip.add(lastTail.get(data.part));
+    if (type === "tail") lastTail.set(data.part, i);
+    else if (type !== "blocks") lastTail.delete(data.part); // blocks go before the tail: it still applies
+  });
+  return skip;
+}
+
 /**
  * Follow a run's events from the one after `after`. EventSource reconnects by itself and sends
  * Last-Event-ID; events at or below the last seq seen are dropped, so nothing applies twice.
@@ -213,7 +272,8 @@ export function followRun(url, view, {after = 0, onEvent, onFrame, onEnd, onGone
     const batch = queued;
     queued = [];
     if (closed) return;
-    for (const [type, data] of batch) view.apply(type, data);
+    const superseded = supersededTails(batch);
+    batch.forEach(([type, data], i) => { if (!superseded.has(i)) view.apply(type, data); });
     let end = null;
     for (const [type, data, seq] of batch) {
       onEvent?.(type, data, seq);
