@@ -61,22 +61,50 @@ def generate(engine: LlamaEngine, req: MessagesRequest) -> list[Part]:
     return list(engine.generate(req, threading.Event()))
 
 
+def conforms(value: Any, schema: dict[str, Any]) -> bool:
+    """`value` is valid for `schema` as sent (the JSON Schema subset these tests' schemas use)."""
+    if "enum" in schema:
+        return value in schema["enum"]
+    kind = schema.get("type")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return (isinstance(value, dict) and set(schema.get("required", ())) <= value.keys()
+                and (schema.get("additionalProperties", True) is not False or value.keys() <= props.keys())
+                and all(conforms(v, props[k]) for k, v in value.items() if k in props))  # fmt: skip
+    if kind == "array":
+        return isinstance(value, list) and all(conforms(v, schema.get("items", {})) for v in value)
+    types = {"string": str, "integer": int, "boolean": bool, "number": (int, float)}
+    if kind in types:
+        return isinstance(value, types[kind]) and (kind == "boolean" or not isinstance(value, bool))
+    return kind is None
+
+
 # At temperature 1.0 the 135M model, even under the grammar, often wanders in a free string until
-# max_tokens (measured: 14 of 30 Contact replies). A fresh engine is deterministic per seed (same
-# reply on every run), so the sampled case runs on one seeded for a reply that completes: the check
-# is that sampling under the grammar streams JSON valid for the schema and ends the turn.
+# max_tokens (measured: 14 of 30 Contact replies), and which sampled reply comes out depends on
+# the machine's floating point (the wheel is built for its CPU). So the sampled case asks up to 8
+# times (one seeded engine: a new seed per request) until a reply ends the turn (the others are cut
+# by max_tokens), and the one that ends must be valid for the schema that was sent.
+# (The SDK's `transform_schema` moves constraints the API does not enforce, such as `maxItems`,
+# into descriptions; the Pydantic model itself is checked on the greedy reply.)
 SAMPLED_SEED = 2
+SAMPLED_TRIES = 8
 
 
 @pytest.mark.parametrize("temperature", [0.0, 1.0])
 @pytest.mark.parametrize("model", [City, Contact])
 def test_reply_is_valid_json_for_the_schema(engine: LlamaEngine, model: type[pydantic.BaseModel],
                                             temperature: float) -> None:  # fmt: skip
-    ask = request(transform_schema(model), temperature=temperature, messages=ASKS[model])
+    schema = transform_schema(model)
+    ask = request(schema, temperature=temperature, messages=ASKS[model])
     if temperature > 0:
         seeded = LlamaEngine(n_ctx=2048, seed=SAMPLED_SEED)
         try:
-            parts = generate(seeded, ask)
+            for _ in range(SAMPLED_TRIES):
+                parts = generate(seeded, ask)
+                finish = parts[-1]
+                assert isinstance(finish, Finish) and finish.stop_reason in ("end_turn", "max_tokens")
+                if finish.stop_reason == "end_turn":
+                    break
         finally:
             seeded.close()
     else:
@@ -85,7 +113,10 @@ def test_reply_is_valid_json_for_the_schema(engine: LlamaEngine, model: type[pyd
     finish = parts[-1]
     assert isinstance(finish, Finish) and finish.stop_reason == "end_turn"
     assert len(texts) > 3  # streamed as ordinary text deltas, token by token
-    model.model_validate(json.loads("".join(texts)))  # valid for the schema, not just JSON
+    value = json.loads("".join(texts))
+    assert conforms(value, schema)  # valid for the schema, not just JSON
+    if temperature == 0:
+        model.model_validate(value)
     assert finish.output_tokens == len(texts)
 
 
