@@ -467,4 +467,6 @@ class BatchScheduler:
 
 
 _NOTHING: Any = object()
-_SHARE_AT_LEAST = 8  # tokens: below that, sharing cells saves less than a reused slot's cache is worth
+# tokens: below that, sharing cells saves less than a reused slot's cache is worth, and a cache that
+# loses fewer to a new prompt is taken as that prompt's own continuation (`_pick_slot`)
+_SHARE_AT_LEAST = 8
