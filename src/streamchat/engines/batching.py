@@ -447,6 +447,9 @@ class BatchScheduler:
                 self._finish(seq)
 
     def _stats(self) -> KVStats:
+        # a reply whose caller has left is as good as gone: drop it now, not at the next step (the
+        # compute thread may be mid-decode when the caller leaves, and run this job before that step)
+        self._drop_halted()
         memory = self.model.memory
         consistent = all(
             llama_cpp.llama_memory_seq_pos_max(memory, s.seq_id) + 1 == len(s.cached)
