@@ -85,7 +85,7 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parallel", type=_ranged(int, *PARALLEL_RANGE), default=None, metavar="N",
                         help="replies decoded at once (default 8); more wait in line")  # fmt: skip
     parser.add_argument("--prefill-chunk", type=_ranged(int, *PREFILL_CHUNK_RANGE), default=None, metavar="N",
-                        help="prompt tokens per step while other replies decode (default 16)")  # fmt: skip
+                        help="prompt tokens per step while other replies decode (default 8)")  # fmt: skip
     guard = SAMPLING_EXTENSIONS  # the same ranges as the request's own fields
     parser.add_argument("--repeat-penalty", type=_ranged(float, *guard["repeat_penalty"]), default=None,
                         metavar="F",

@@ -52,7 +52,7 @@ _log.addHandler(logging.NullHandler())
 
 _QUANT_SUFFIX = re.compile(r"[.\-_]((?:I?Q\d|TQ\d|F16|F32|BF16)[\w]*)$", re.IGNORECASE)
 DEFAULT_PARALLEL = 8  # replies decoded at once (see docs/benchmarks.md, "Many conversations at once")
-PROMPT_BUDGET = 16  # prompt tokens per step while other replies decode (docs/benchmarks.md, prefill fairness)
+PROMPT_BUDGET = 8  # prompt tokens per step while other replies decode (docs/benchmarks.md, prefill fairness)
 N_BATCH = 512  # tokens per decode at most (llama.cpp's default)
 
 
