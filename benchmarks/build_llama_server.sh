@@ -6,6 +6,7 @@
 #   sh benchmarks/build_llama_server.sh [path/to/python]     # default: .venv/bin/python
 set -eu
 PY=${1:-.venv/bin/python}
+PY=$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")  # absolute (the build runs elsewhere), not resolved: a venv's python is a symlink
 VERSION=$("$PY" -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))')
 DEST=${STREAMCHAT_CACHE:-$HOME/.cache/streamchat}/llama-server-$VERSION
 mkdir -p "$DEST"
