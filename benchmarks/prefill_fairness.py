@@ -68,12 +68,11 @@ async def one_round(server: Server, run: int) -> tuple[list[float], list[float],
         )
         streams = [await t for t in decoding]
     assert long.first is not None
-    window = [b - a for s in streams for a, b in zip(s.stamps, s.stamps[1:], strict=False)
-              if b > arrived and a < long.first]  # fmt: skip
-    whole = [g for s in streams for g in s.gaps()]
-    outside = [b - a for s in streams for a, b in zip(s.stamps, s.stamps[1:], strict=False)
-               if b <= arrived or a >= long.first]  # fmt: skip
-    return window, whole, outside, long.first - arrived
+    pairs = [(a, b) for s in streams for a, b in zip(s.stamps, s.stamps[1:], strict=False)]
+    inside = [b > arrived and a < long.first for a, b in pairs]  # the gap overlaps the window
+    window = [b - a for (a, b), i in zip(pairs, inside, strict=True) if i]
+    outside = [b - a for (a, b), i in zip(pairs, inside, strict=True) if not i]
+    return window, [b - a for a, b in pairs], outside, long.first - arrived
 
 
 def main() -> int:
