@@ -13,9 +13,11 @@ by a run number so no server answers from a cache of an earlier run; the client 
 `/v1/messages` (both servers speak it). Aggregate tok/s = all output tokens / (first request sent to
 last token received); TTFT = request sent to first text delta. Arms alternate within each round, the
 medians over rounds are reported. Targets: aggregate S >= L8 at 4 and 8 streams; worst TTFT S <= L8
-at 4 and 8; one stream S >= 0.95 x T. Exits non-zero when a target is missed.
+at 4 and 8; one stream S >= 0.95 x T. Exits non-zero when a target is missed. Also prints each
+server's peak resident memory (its KV cache is most of it).
 
 Usage: python benchmarks/concurrency.py [--rounds 3] [--tokens 200] [--parallel N[,M...]] [--no-llama-server]
+       [--also-ref REF]   (one more streamchat arm: the tree at REF, e.g. the unified-KV engine 70fd66a)
 """
 
 from __future__ import annotations
@@ -79,6 +81,16 @@ def measure(server: Server, count: int, run: int, tokens: int) -> Measure:
     )
 
 
+def peak_rss(server: Server) -> int:
+    """The server process's peak resident memory in bytes (Linux), 0 if it cannot be read."""
+    try:
+        status = Path(f"/proc/{server.proc.pid}/status").read_text()
+    except OSError:
+        return 0
+    line = next((x for x in status.splitlines() if x.startswith("VmHWM:")), "VmHWM: 0 kB")
+    return int(line.split()[1]) * 1024
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -87,6 +99,9 @@ def main() -> int:
                         help="streamchat's --parallel (default: its own); several: one arm each, "
                              "the targets checked on the first")  # fmt: skip
     parser.add_argument("--baseline-ref", default=BASELINE_REF)
+    parser.add_argument("--also-ref", action="append", default=[], metavar="REF",
+                        help="one more streamchat arm: the tree at REF (git archive), e.g. an earlier "
+                             "engine design")  # fmt: skip
     parser.add_argument("--no-llama-server", action="store_true", help="only streamchat vs today's engine")
     args = parser.parse_args()
 
@@ -103,6 +118,7 @@ def main() -> int:
     common = ["--n-ctx", "8192", "--threads", str(threads)]
     parallels = [int(n) for n in args.parallel.split(",") if n.strip()] or [0]
     baseline_src, keep = export_baseline(args.baseline_ref)
+    extra = [(ref, *export_baseline(ref)) for ref in args.also_ref]
     print(
         f"{load()}; {threads} threads; model {model.name}; {args.tokens} greedy tokens per stream", flush=True
     )
@@ -112,6 +128,8 @@ def main() -> int:
             name = f"S{'' if i == 0 else i + 1} streamchat{f' --parallel {n}' if n else ''}"
             servers.append(start_streamchat(name, [*common, *(["--parallel", str(n)] if n else [])]))
         servers.insert(1, start_streamchat(f"T today's engine ({args.baseline_ref})", common, baseline_src))
+        for i, (ref, src, _) in enumerate(extra):
+            servers.insert(2 + i, start_streamchat(f"R{i + 1} streamchat at {ref}", common, src))
         if binary is not None:
             flags = ["-t", str(threads), "-tb", str(threads), "-fa", "on", "-c", "8192"]
             servers.append(start_llama_server("L4 llama-server -np 4", binary, model, [*flags, "-np", "4"]))
@@ -135,10 +153,14 @@ def main() -> int:
                         f"{m.stream_rate:5.1f} tok/s{f', {m.short} short' if m.short else ''}",
                         flush=True,
                     )
+        print("\npeak memory (VmHWM): " + ", ".join(f"{s.name.split()[0]} {peak_rss(s) / 2**20:.0f} MiB"
+                                                  for s in servers))  # fmt: skip
     finally:
         for server in servers:
             server.stop()
         keep.cleanup()
+        for _, _, tmp in extra:
+            tmp.cleanup()
 
     def med(name: str, count: int, attr: str) -> float:
         return statistics.median(getattr(m, attr) for m in results[(name, count)])

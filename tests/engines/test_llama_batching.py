@@ -1,7 +1,7 @@
-"""Continuous batching on the real built-in model: the scheduler, its slots and its KV pool.
+"""Continuous batching on the real built-in model: the scheduler, its slots and their KV cells.
 
-Batched decoding on a unified KV cache is not bit-identical to decoding a prompt alone on CPU
-(the attention reduces over a different number of cells), so greedy streams are checked against
+Batched decoding is not bit-identical to decoding a prompt alone on CPU (the products reduce over
+batches of other shapes), so greedy streams are checked against
 an independent evaluation instead: llama-cpp-python's high-level API evaluates each stream's
 prompt and generated tokens in one go, and every generated token must be the argmax there up to
 numerical noise (measured at most ~0.6 logits; a token following another stream's context is off
@@ -134,7 +134,7 @@ def worst_gap(reference: llama_cpp.Llama, reply: Reply) -> float:
 def assert_idle_and_consistent(scheduler: BatchScheduler) -> None:
     stats = scheduler.stats()
     assert stats.replies_running == 0 and stats.replies_waiting == 0 and stats.running == 0
-    assert stats.consistent and stats.used == sum(stats.slots) <= stats.n_ctx
+    assert stats.consistent and stats.used == sum(stats.slots) and max(stats.slots) <= stats.n_ctx
 
 
 def test_common_prefix() -> None:
@@ -277,21 +277,117 @@ def test_a_long_prompt_is_read_in_chunks_while_others_decode(
     assert_idle_and_consistent(scheduler)
 
 
-def test_a_full_pool_pauses_the_youngest_and_every_reply_gets_its_whole_window(
-    model: LoadedModel, reference: llama_cpp.Llama
+def test_a_short_prompt_is_read_in_one_step_while_others_decode(
+    model: LoadedModel, scheduler: BatchScheduler
 ) -> None:
-    small = LoadedModel(builtin_model_path(), n_ctx=512, n_seq_max=4, n_batch=512, n_threads=2,
+    """A prompt of at most 4 x the budget (a chat turn) starts at once: the stream already decoding
+    gains a token or two meanwhile, where reading it in budget-sized chunks would take 4 steps."""
+    decoding = Reply(model, STORY, max_tokens=200)
+    text = "Summarise this: " + "The quick brown fox jumps over the lazy dog. " * 20
+    short = Reply(model, text, max_tokens=4)
+    assert 3 * scheduler.prompt_budget < len(short.prompt_tokens) <= 4 * scheduler.prompt_budget
+    seen: dict[str, int] = {}
+
+    def note_progress(reply: Reply) -> None:
+        if len(reply.parts) == 1:
+            seen["decoded_when_short_answered"] = decoding.seq.produced
+
+    short.on_part = note_progress
+    reader = threading.Thread(target=decoding.collect)
+    reader.start()
+    scheduler.submit(decoding.seq)
+    while decoding.seq.produced < 3:  # it is decoding
+        threading.Event().wait(0.005)
+    seen["decoded_at_submit"] = decoding.seq.produced
+    short_reader = threading.Thread(target=short.collect)
+    short_reader.start()
+    scheduler.submit(short.seq)
+    short_reader.join(timeout=120)
+    reader.join(timeout=120)
+    assert short.finish is not None and decoding.finish is not None
+    # the step under way when it came, the step that read it whole and sampled its first token, and
+    # one more its reader may be late by; in chunks, 4 steps would read it before its first token
+    assert seen["decoded_when_short_answered"] - seen["decoded_at_submit"] <= 3
+    assert_idle_and_consistent(scheduler)
+
+
+def test_a_new_reply_takes_a_slot_next_to_the_running_one() -> None:
+    """llama.cpp reads each run of consecutive sequence ids as its own micro-batch, so a reply that
+    finds no cache of its own is put next to the running replies, not in the least recently used
+    slot elsewhere (which would make every step two micro-batches)."""
+    small = LoadedModel(builtin_model_path(), n_ctx=256, n_seq_max=8, n_batch=512, n_threads=2,
+                        n_threads_batch=2, flash_attn=True)  # fmt: skip
+    pool = BatchScheduler(small, parallel=4, prompt_budget=64)
+    try:
+        firsts = [Reply(small, f"Name a colour, number {i}.", max_tokens=2, window=256) for i in range(8)]
+        for reply in firsts:  # one at a time: slots 0-7, in this order
+            run_all(pool, [reply])
+        for i in (0, 2):  # their conversations go on: slots 0 and 2 are the most recently used
+            follow = [*firsts[i].seq.tokens, *small.tokenize(NEXT_TURN, add_bos=False)]
+            run_all(pool, [Reply(small, "Tell me more.", max_tokens=2, window=256, tokens=follow)])
+        assert all(pool.stats().slots)  # every slot holds a conversation: none is clean for a new one
+        seen: dict[str, int] = {}
+
+        def note_slot(name: str) -> Any:
+            def note(reply: Reply) -> None:
+                if len(reply.parts) == 1 and reply.seq.slot is not None:
+                    seen[name] = reply.seq.slot.seq_id
+
+            return note
+
+        long = Reply(small, STORY, max_tokens=80, window=256)
+        long.on_part = note_slot("long")
+        reader = threading.Thread(target=long.collect)
+        reader.start()
+        pool.submit(long.seq)
+        while long.seq.produced < 2:
+            threading.Event().wait(0.005)
+        second = Reply(small, "Explain recursion in Python.", max_tokens=4, window=256)
+        second.on_part = note_slot("second")
+        run_all(pool, [second])
+        reader.join(timeout=120)
+        assert seen["long"] == 1  # nothing ran: the least recently used slot
+        assert seen["second"] in (0, 2)  # next to it, though slot 3 was used longer ago
+        assert long.finish is not None and second.finish is not None
+    finally:
+        assert pool.stop(timeout=30)
+        pool.free()
+        small.close()
+
+
+def test_every_reply_gets_its_whole_window_beside_the_others(reference: llama_cpp.Llama) -> None:
+    """Three long replies at once in slots of 512 cells: together they hold far more than one
+    window, none waits for another, and the one that reaches its window ends there alone."""
+    small = LoadedModel(builtin_model_path(), n_ctx=512, n_seq_max=3, n_batch=512, n_threads=2,
                         n_threads_batch=2, flash_attn=True)  # fmt: skip
     pool = BatchScheduler(small, parallel=3, prompt_budget=64)
+    events: list[tuple[str, int]] = []
     try:
-        replies = [Reply(small, STORY + f" Chapter {i}.", max_tokens=330, window=512) for i in range(3)]
-        run_all(pool, replies)
-        for reply in replies:  # three replies of ~360 tokens each in 512 cells: each one at its turn
+        replies = [Reply(small, STORY + f" Chapter {i}.", max_tokens=330, window=512) for i in range(2)]
+        edge = Reply(small, STORY + " Chapter 9.", max_tokens=2000, window=small.n_ctx)
+        everyone = [*replies, edge]
+
+        def note(reply: Reply) -> None:
+            if len(reply.parts) == 1 or reply.finish is not None:
+                events.append(("first" if len(reply.parts) == 1 else "end", everyone.index(reply)))
+
+        for reply in everyone:
+            reply.on_part = note
+        run_all(pool, everyone)
+        assert small.n_ctx == 512
+        for reply in replies:
             assert reply.error is None and reply.finish is not None
             assert reply.finish.stop_reason in ("max_tokens", "end_turn")
             assert worst_gap(reference, reply) < NOISE
+        assert edge.error is None and edge.finish is not None
+        assert edge.finish.stop_reason == "model_context_window_exceeded" and len(edge.seq.tokens) == 512
+        assert worst_gap(reference, edge) < NOISE
+        assert sorted(events[:3]) == [("first", 0), ("first", 1), ("first", 2)]  # side by side
         stats = pool.stats()
-        assert stats.paused >= 1 and stats.consistent and stats.running == 0
+        assert stats.consistent and stats.running == 0
+        # each reply's cells are still cached in its own slot: more than one window in all
+        assert sorted(stats.slots) == sorted(len(r.seq.tokens) for r in everyone)
+        assert stats.used > small.n_ctx
     finally:
         assert pool.stop(timeout=30)
         pool.free()

@@ -42,7 +42,7 @@ def load_engine(
 
 
 # bounds the engine can honour; a value outside is refused with the range, not clamped in silence
-PARALLEL_RANGE = (1, 128)  # llama.cpp holds at most 256 sequences, two slots per running reply
+PARALLEL_RANGE = (1, 128)  # one llama.cpp sequence (slot) per running reply: each its own KV cells
 PREFILL_CHUNK_RANGE = (1, 512)  # a step's batch is at most 512 tokens
 N_CTX_RANGE = (64, 1 << 20)
 
@@ -79,7 +79,7 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
                         help="script engine: deltas per second (0 = as fast as possible)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="sampling / script seed")
     parser.add_argument("--n-ctx", type=_ranged(int, *N_CTX_RANGE), default=8192,
-                        help="llama.cpp KV cells: each reply's window, shared by all replies")  # fmt: skip
+                        help="each reply's window in tokens (each --parallel slot has its own)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="llama.cpp threads (default: all cores; 1 is steadier when busy)")  # fmt: skip
     parser.add_argument("--parallel", type=_ranged(int, *PARALLEL_RANGE), default=None, metavar="N",

@@ -2,15 +2,19 @@
 
 Each step the thread takes new replies from its inbox, drops the ones whose caller left, gives
 waiting replies a free slot (the one whose cached tokens share the longest prefix with the reply's
-prompt), builds ONE batch — one row per decoding reply first, then a bounded budget of prompt
-tokens shared by the replies still reading their prompts, oldest first — calls `llama_decode`
-once, and samples each reply's next token with its own sampler at its own row.
+prompt), builds ONE batch — one row per decoding reply first, then the short prompts whole (a
+bounded burst) and a small budget of tokens of the longer ones, oldest first — calls
+`llama_decode` once, and samples each reply's next token with its own sampler at its own row.
 
-The KV cells are one pool (`kv_unified`) of `n_ctx` cells shared by all sequences, so every reply
-may use the whole window; a slot's cells stay cached after its reply ends, and are evicted (least
-recently used first) when a step needs room. If the running replies alone need more cells than the
-pool has, the youngest is paused — its cells freed, its tokens evaluated again once there is room
-— so the oldest always progresses and no reply is cut short by its neighbours.
+Each slot is one llama.cpp sequence with a KV buffer of its own (`n_ctx` cells, the window), so
+every reply may use the whole window and no reply ever waits for a neighbour's cells. A slot's
+cells stay cached after its reply ends, for the next reply that continues them; a reply that
+shares only an opening with another slot's cache (a common system prompt) gets that opening
+copied into its own slot when that is cheaper than reading it.
+
+llama.cpp splits a batch over per-sequence buffers into micro-batches of consecutive sequence
+ids, the same number of tokens each: so the rows go in sequence-id order, and new replies take a
+free slot next to the running ones, keeping the decoding sequences one run of ids where they can.
 
 Faults stay local: an exception while handling one reply ends that reply only (its cells are
 freed), and a failed decode is retried one reply at a time, so only the replies that fail alone
@@ -30,7 +34,7 @@ import threading
 import time
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -62,17 +66,16 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 
 @dataclass
 class KVStats:
-    """What the KV pool holds (read on the compute thread, so it is one consistent moment)."""
+    """What the KV cells hold (read on the compute thread, so it is one consistent moment)."""
 
-    n_ctx: int  # cells in the pool
+    n_ctx: int  # cells per slot: each reply's window
     used: int  # cells held by any slot
     running: int  # cells held by slots of running replies
-    slots: list[int]  # tokens cached per slot
+    slots: list[int]  # tokens cached per slot (each at most n_ctx)
     consistent: bool  # the engine's accounting equals llama.cpp's own positions, slot by slot
     replies_running: int
     replies_waiting: int
     evaluated: int  # tokens decoded since the start (prompt and generated): what reuse saves
-    paused: int  # replies paused so far because the pool was full
 
 
 class _Rows:
@@ -97,6 +100,9 @@ class BatchScheduler:
         self.parallel = parallel
         self.prompt_budget = max(1, min(prompt_budget, model.n_batch))
         self.first_part_pause = first_part_pause
+        # tokens: below that, copying a shared prefix costs more than reading it (the copy grows with
+        # the window), and a cache that loses fewer to a new prompt is its continuation (`_pick_slot`)
+        self.share_at_least = max(8, model.n_ctx // 1024)
         self.slots = [Slot(i) for i in range(model.n_seq_max)]
         self._inbox: queue.SimpleQueue[ReplySequence | Callable[[], None] | None] = queue.SimpleQueue()
         self._waiting: deque[ReplySequence] = deque()
@@ -104,7 +110,6 @@ class BatchScheduler:
         self._stopped = False
         self._step = 0
         self._evaluated = 0
-        self._paused = 0
         self._batch = llama_cpp.llama_batch_init(model.n_batch, 0, 1)
         self._token_address = ctypes.addressof(self._batch.token.contents)
         self._pos_address = ctypes.addressof(self._batch.pos.contents)
@@ -133,7 +138,7 @@ class BatchScheduler:
         return done.result(timeout)
 
     def stats(self) -> KVStats:
-        """The KV pool and the replies, as the compute thread sees them."""
+        """The KV cells and the replies, as the compute thread sees them."""
         return self.call(self._stats, timeout=30)
 
     def stop(self, timeout: float | None = None) -> bool:
@@ -240,31 +245,20 @@ class BatchScheduler:
     def _used(self) -> int:
         return sum(len(slot.cached) for slot in self.slots)
 
-    def _make_room(self, cells: int, keep: Iterable[Slot] = ()) -> bool:
-        """Evict idle slots' caches, least recently used first, until `cells` more fit."""
-        free = self.model.n_ctx - self._used()
-        if free >= cells:
-            return True
-        kept = set(map(id, keep))
-        idle = sorted((s for s in self.slots if s.owner is None and s.cached and id(s) not in kept),
-                      key=lambda s: s.last_used)  # fmt: skip
-        for slot in idle:
-            free += len(slot.cached)
-            self._clear(slot)
-            if free >= cells:
-                return True
-        return False
-
     def _pick_slot(self, tokens: list[int]) -> Slot | None:
         """A free slot for `tokens`, holding the longest prefix of them any slot has cached.
 
         A free slot whose cache the prompt continues (the same conversation's earlier turn) is taken,
         losing at most a short tail. A cache that shares only part of itself (another conversation
         with the same system prompt, a reply being regenerated) is kept: the reply takes a free slot
-        that loses nothing (an empty one, or one holding just a prefix of the prompt; else the least
-        recently used), and the shared prefix is shared into it when that saves at least
-        `_SHARE_AT_LEAST` tokens (`llama_memory_seq_cp` on a unified cache only marks the cells as
-        the other sequence's too: no compute, no copy). So interleaved conversations keep their caches.
+        next to the running ones (llama.cpp splits a step into one micro-batch per run of sequence
+        ids: 4 rows on ids 0,2,5,7 took 46% longer than on 0-3 here), among those one that loses
+        nothing (an empty one, or one holding just a prefix of the prompt; else the least recently
+        used), and the shared prefix is copied into it when that saves at least
+        `share_at_least` tokens. llama.cpp copies a sequence's whole buffer to another (the next
+        decode does it: ~35 ms for 8,192 cells of the built-in model here, about what reading 8
+        prompt tokens costs), then the copy is cut back to the shared prefix. So interleaved
+        conversations keep their caches.
         """
         free = [s for s in self.slots if s.owner is None]
         if not free:
@@ -272,56 +266,41 @@ class BatchScheduler:
         shared = {s.seq_id: common_prefix(s.cached, tokens) if s.cached else 0 for s in self.slots}
         source = max(self.slots, key=lambda s: (shared[s.seq_id], s.owner is None))
         most = shared[source.seq_id]
-        if most and source.owner is None and len(source.cached) - most < _SHARE_AT_LEAST:
+        if most and source.owner is None and len(source.cached) - most < self.share_at_least:
             slot = source  # its own continuation (a tail that re-tokenizes differently is lost)
         else:
-            clean = [s for s in free if shared[s.seq_id] == len(s.cached)]  # extended, nothing lost
-            if clean:
-                slot = max(clean, key=lambda s: (shared[s.seq_id], not s.cached, -s.last_used))
-            else:
-                slot = min(free, key=lambda s: s.last_used)
-            if most - shared[slot.seq_id] >= _SHARE_AT_LEAST:
-                self._clear(slot)
-                llama_cpp.llama_memory_seq_cp(self.model.memory, source.seq_id, slot.seq_id, 0, most)
-                slot.cached = source.cached[:most]
+            running = {s.seq_id for s in self.slots if s.owner is not None}
+
+            def rank(s: Slot) -> tuple[int, bool, int, bool, int]:
+                ids = running | {s.seq_id}  # llama.cpp decodes each run of ids as a micro-batch
+                runs = sum(1 for i in ids if i - 1 not in ids)
+                if shared[s.seq_id] == len(s.cached):  # extended, nothing lost: the best, lowest id
+                    return runs, False, -shared[s.seq_id], bool(s.cached), s.seq_id
+                return runs, True, 0, True, s.last_used  # else the least recently used
+
+            slot = min(free, key=rank)
+            if most - shared[slot.seq_id] >= self.share_at_least:
+                self._copy(source, slot, most)
                 shared[slot.seq_id] = most
         self._trim(slot, min(shared[slot.seq_id], len(tokens) - 1))  # the last token: evaluated for logits
         return slot
 
-    def _reserved(self) -> int:
-        """Cells the running replies still need: the rest of their prompts, and one token each."""
-        return sum(seq.todo for seq in self._running) + len(self._running)
+    def _copy(self, source: Slot, slot: Slot, keep: int) -> None:
+        """`slot` holds the first `keep` tokens of `source`'s cache (llama.cpp copies whole buffers
+        between sequences: all of it, then the rest removed)."""
+        memory = self.model.memory
+        llama_cpp.llama_memory_seq_cp(memory, source.seq_id, slot.seq_id, -1, -1)
+        slot.cached = source.cached[:]
+        self._trim(slot, keep)
 
     def _admit(self) -> None:
         while self._waiting and len(self._running) < self.parallel:
-            seq = self._waiting[0]
-            slot = self._pick_slot(seq.tokens)
+            slot = self._pick_slot(self._waiting[0].tokens)
             if slot is None:
                 return
-            need = len(seq.tokens) - len(slot.cached) + self._reserved()
-            if not self._make_room(need, keep=[slot]) and self._running:
-                return  # it waits for the running replies to free cells (alone, it fits the pool)
-            self._waiting.popleft()
+            seq = self._waiting.popleft()
             slot.owner, slot.last_used, seq.slot = seq, self._step, slot
-            seq.admitted_at = self._step
             self._running.append(seq)
-
-    def _pause(self, seq: ReplySequence) -> None:
-        """Free a running reply's cells and put it first in line: it continues where it was."""
-        self._running.remove(seq)
-        slot = seq.slot
-        assert slot is not None
-        self._clear(slot)
-        slot.owner, seq.slot = None, None
-        self._waiting.appendleft(seq)
-        self._paused += 1
-        _log.info("paused a reply of %d tokens: the KV pool is full", len(seq.tokens))
-
-    def _pause_youngest(self) -> bool:
-        if len(self._running) < 2:
-            return False
-        self._pause(max(self._running, key=lambda s: s.admitted_at))
-        return True
 
     # -- one step ------------------------------------------------------------------------------
 
@@ -332,26 +311,32 @@ class BatchScheduler:
             if len(slot.cached) >= len(seq.tokens):  # restarted as a tool call: back into the prompt
                 self._trim(slot, len(seq.tokens) - 1)
         decoding = [s for s in self._running if s.todo == 1]
-        while not self._make_room(len(decoding)) and self._pause_youngest():
-            decoding = [s for s in self._running if s.todo == 1]
+        takes = [(seq, 1) for seq in decoding]
+        room = self.model.n_batch - len(takes)
+        reading = [s for s in self._running if s.todo > 1]  # oldest first
+        if decoding:  # short prompts whole (a bounded burst), then a small slice of the rest
+            burst = min(room, self.prompt_budget * _BURST)
+            for seq in reading:
+                if not seq.read_in_parts and seq.todo <= min(burst, self.prompt_budget * _SHORT):
+                    takes.append((seq, seq.todo))
+                    burst -= seq.todo
+                    room -= seq.todo
+            taken = {id(t[0]) for t in takes}
+            reading = [s for s in reading if id(s) not in taken]
+            room = min(room, self.prompt_budget)
+        for seq in reading:
+            if room <= 0:
+                break
+            take = min(seq.todo, room)
+            takes.append((seq, take))
+            room -= take
+            seq.read_in_parts = take < seq.todo or seq.read_in_parts
+        takes.sort(key=lambda t: t[0].slot.seq_id)  # type: ignore[union-attr]  # see the module
         rows: list[_Rows] = []
         n = 0
-        for seq in decoding:
-            rows.append(self._add(seq, n, 1))
-            n += 1
-        budget = min(self.prompt_budget if decoding else self.model.n_batch, self.model.n_batch - n)
-        for seq in self._running:
-            todo = seq.todo
-            if todo <= 1 or budget <= 0:
-                continue
-            self._make_room(n + min(todo, budget))
-            take = min(todo, budget, self.model.n_ctx - self._used() - n)
-            if take > 0:
-                rows.append(self._add(seq, n, take))
-                n += take
-                budget -= take
-        if not rows and self._running:  # every cell is taken by prompts still being read
-            self._pause_youngest()
+        for seq, take in takes:
+            rows.append(self._add(seq, n, take))
+            n += take
         self._batch.n_tokens = n
         return rows
 
@@ -379,22 +364,33 @@ class BatchScheduler:
             logits[at + count - 1] = 1
 
     def preload(self, tokens: list[int]) -> None:
-        """Evaluate `tokens` into the first slot's cache, on the compute thread (the engine's warm-up:
-        the first decode allocates buffers and starts threads; the prefix stays cached for reuse)."""
+        """Evaluate `tokens` into the slots' caches, on the compute thread (the engine's warm-up: the
+        first decode allocates buffers and starts threads; the prefix stays cached for new replies).
+        Every slot gets it when all fit one batch, so no reply has to wait for a copy of it; a
+        longer prefix goes to the first slot only."""
 
         def job() -> None:
-            slot = self.slots[0]
-            self._clear(slot)
-            for start in range(0, len(tokens), self.model.n_batch):
-                chunk = tokens[start : start + self.model.n_batch]
-                self._fill(0, slot.seq_id, chunk, start, start + len(chunk) == len(tokens))
-                self._batch.n_tokens = len(chunk)
-                status = llama_cpp.llama_decode(self.model.ctx, self._batch)
-                if status != 0:
+            slots = self.slots if len(tokens) * len(self.slots) <= self.model.n_batch else self.slots[:1]
+            for slot in slots:
+                self._clear(slot)
+            try:
+                for start in range(0, len(tokens), self.model.n_batch):
+                    chunk = tokens[start : start + self.model.n_batch]
+                    last = start + len(chunk) == len(tokens)
+                    for i, slot in enumerate(slots):
+                        self._fill(i * len(chunk), slot.seq_id, chunk, start, last)
+                    self._batch.n_tokens = len(chunk) * len(slots)
+                    status = llama_cpp.llama_decode(self.model.ctx, self._batch)
+                    if status != 0:
+                        raise EngineError(f"llama_decode failed with status {status}")
+                    for slot in slots:
+                        slot.cached += chunk
+            except BaseException:
+                for slot in slots:
                     self._clear(slot)
-                    raise EngineError(f"llama_decode failed with status {status}")
-                slot.cached += chunk
-            slot.last_used = self._step
+                raise
+            for slot in slots:
+                slot.last_used = self._step
 
         self.call(job)
 
@@ -465,11 +461,13 @@ class BatchScheduler:
             replies_running=len(self._running),
             replies_waiting=len(self._waiting),
             evaluated=self._evaluated,
-            paused=self._paused,
         )
 
 
 _NOTHING: Any = object()
-# tokens: below that, sharing cells saves less than a reused slot's cache is worth, and a cache that
-# loses fewer to a new prompt is taken as that prompt's own continuation (`_pick_slot`)
-_SHARE_AT_LEAST = 8
+# While replies decode, a prompt of at most _SHORT x prompt_budget tokens (a chat turn, most new
+# chats) is read whole in one step, up to _BURST x prompt_budget such tokens a step: new replies
+# start at once and the decoding ones see one longer step (~0.1 s for a 32-token turn here); a
+# longer prompt is read prompt_budget tokens a step, so their gaps stay small while it is read.
+_SHORT = 4
+_BURST = 16

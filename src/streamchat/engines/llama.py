@@ -90,9 +90,10 @@ class LlamaEngine:
                  n_threads: int | None = None, flash_attn: bool = True, parallel: int = DEFAULT_PARALLEL,
                  prompt_budget: int = PROMPT_BUDGET, repeat_penalty: float | None = None,
                  dry_multiplier: float | None = None) -> None:  # fmt: skip
-        """Load `model_path` (None: the built-in model) with a pool of `n_ctx` KV cells.
+        """Load `model_path` (None: the built-in model) with `parallel` slots of `n_ctx` KV cells.
 
-        `n_ctx` is both each reply's window and the cells all running and cached replies share.
+        `n_ctx` is each reply's window; each slot has its own cells, so the KV cache holds
+        `parallel` x `n_ctx` cells (23 KB a cell for the built-in model: 1.4 GiB at 8 x 8192).
         `parallel` replies are decoded at once (more wait in line); `repeat_penalty` and
         `dry_multiplier` set the repetition guard for requests that leave it out (None: the model's).
         `flash_attn` is llama.cpp's own default and decodes faster; `seed` seeds per-request seeds.
@@ -106,7 +107,7 @@ class LlamaEngine:
             raise FileNotFoundError(f"no model file at {path}")
         threads, batch_threads = default_threads()
         self._model = LoadedModel(
-            path, n_ctx=n_ctx, n_seq_max=min(256, 2 * parallel), n_batch=N_BATCH,
+            path, n_ctx=n_ctx, n_seq_max=parallel, n_batch=N_BATCH,
             n_threads=n_threads or threads, n_threads_batch=n_threads or batch_threads, flash_attn=flash_attn,
         )  # fmt: skip
         self.model_path = str(path)
@@ -245,7 +246,7 @@ class LlamaEngine:
             left.set()
 
     def kv_stats(self) -> KVStats:
-        """The KV pool: cells cached per slot, held by running replies, and their consistency."""
+        """The KV cells: cached per slot, held by running replies, and their consistency."""
         return self._scheduler.stats()
 
     def close(self) -> None:

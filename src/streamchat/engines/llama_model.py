@@ -3,6 +3,12 @@
 The engine talks to llama.cpp directly (llama-cpp-python's ctypes bindings) rather than through
 the high-level `Llama` class, because serving several sequences needs context settings that class
 does not expose (`n_seq_max`, `kv_unified`) and nothing else it does (its own batch, its own cache).
+
+The KV cache is split per sequence (`kv_unified` off): each of the `n_seq_max` sequences has its
+own buffer of `n_ctx` cells, so every reply gets the whole window, and a sequence's attention reads
+only its own cells. One shared pool (unified) let long and short replies share cells, but every
+row of a batched step then attends over the cells of all sequences: measured here, an 8-row decode
+step took 20-26% longer on one pool than on per-sequence buffers (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -68,7 +74,8 @@ def _text_of(call: Any, *args: Any) -> str:
 
 class LoadedModel:
     """Weights, vocabulary and metadata of one GGUF file (read-only after loading: any thread may
-    tokenize), and the one context the engine's compute thread decodes with."""
+    tokenize), and the one context the engine's compute thread decodes with: `n_seq_max` sequences
+    of `n_ctx` KV cells each (llama.cpp pads `n_ctx` up to a multiple of 256)."""
 
     def __init__(self, path: Path, *, n_ctx: int, n_seq_max: int, n_batch: int, n_threads: int,
                  n_threads_batch: int, flash_attn: bool) -> None:  # fmt: skip
@@ -82,22 +89,24 @@ class LoadedModel:
             self.metadata = self._metadata()
             self.n_ctx_train = int(llama_cpp.llama_model_n_ctx_train(self.model))
             cparams = llama_cpp.llama_context_default_params()
-            cparams.n_ctx = n_ctx
+            cparams.n_ctx = n_ctx * n_seq_max  # llama.cpp divides it between the sequences
             cparams.n_batch = cparams.n_ubatch = n_batch
             cparams.n_seq_max = n_seq_max
-            cparams.kv_unified = True  # one pool of cells for all sequences (see engines.batching)
+            cparams.kv_unified = False  # a buffer of n_ctx cells per sequence (see the module)
             cparams.n_threads, cparams.n_threads_batch = n_threads, n_threads_batch
             on, off = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED, llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
             cparams.flash_attn_type = on if flash_attn else off
             cparams.no_perf = True
             self.ctx = llama_cpp.llama_init_from_model(self.model, cparams)
             if not self.ctx:
-                raise ValueError(f"llama.cpp could not create a {n_ctx}-token context for {path}")
+                gib = n_seq_max * n_ctx * self.kv_cell_bytes / 2**30
+                raise ValueError(f"llama.cpp could not create {n_seq_max} sequences of {n_ctx} tokens "
+                                 f"for {path} (a KV cache of {gib:.1f} GiB)")
         except BaseException:
             llama_cpp.llama_model_free(self.model)
             raise
         self.memory = llama_cpp.llama_get_memory(self.ctx)
-        self.n_ctx = int(llama_cpp.llama_n_ctx(self.ctx))
+        self.n_ctx = int(llama_cpp.llama_n_ctx_seq(self.ctx))  # cells per sequence: each reply's window
         self.n_batch = int(llama_cpp.llama_n_batch(self.ctx))
         self.n_seq_max = int(llama_cpp.llama_n_seq_max(self.ctx))
         self.n_threads = n_threads
@@ -106,6 +115,15 @@ class LoadedModel:
         self.add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self.vocab))
         self._pieces: dict[int, bytes] = {}
         self._piece_buffer = ctypes.create_string_buffer(256)
+
+    @property
+    def kv_cell_bytes(self) -> int:
+        """Bytes of one KV cell (keys and values of one token in every layer, f16)."""
+        model = self.model
+        heads = max(1, int(llama_cpp.llama_model_n_head(model)))
+        head_dim = int(llama_cpp.llama_model_n_embd(model)) // heads
+        kv_heads = int(llama_cpp.llama_model_n_head_kv(model))
+        return 2 * int(llama_cpp.llama_model_n_layer(model)) * head_dim * kv_heads * 2
 
     def _metadata(self) -> dict[str, str]:
         count = int(llama_cpp.llama_model_meta_count(self.model))

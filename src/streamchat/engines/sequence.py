@@ -66,7 +66,7 @@ class ReplySequence:
         self.slot: Slot | None = None
         self.produced = 0  # output tokens so far (both phases of an `auto` call count)
         self.first_part_sent = False
-        self.admitted_at = 0  # the step it got its slot (the youngest is paused first)
+        self.read_in_parts = False  # its prompt is long: read a budget's worth a step, to its end
         self._limit = request.max_tokens
         self._window = window
         self._call_sampler = call_sampler

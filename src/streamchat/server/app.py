@@ -25,7 +25,7 @@ from ..api.errors import (
     error_body,
     new_id,
 )
-from ..api.request import MessagesRequest, parse_json_body, parse_messages_request
+from ..api.request import MessagesRequest, load_request_shapes, parse_json_body, parse_messages_request
 from ..api.stream import Finish, Part, StreamState, apply_event, encode_sse, start, step
 from ..engines.base import Engine
 from ..engines.grammar import unsupported_schema_feature
@@ -343,6 +343,7 @@ PING = encode_sse({"type": "ping"})
 def create_app(engine: Engine, settings: ServerSettings | None = None) -> Any:
     """The ASGI app: the Messages API (`/v1/...`) over `engine`."""
     settings = settings or ServerSettings()
+    load_request_shapes()
     api = MessagesAPI(engine, settings)
 
     async def on_api_error(request: Request, exc: Exception) -> Response:
