@@ -26,7 +26,7 @@ class SetupError(Exception):
     """The chat cannot start (bad flag, unknown persona, engine that will not load): one line."""
 
 
-def add_conversation_options(parser: argparse.ArgumentParser) -> None:
+def add_conversation_options(parser: argparse.ArgumentParser, *, parallel: int | None = None) -> None:
     """The chat's flags, shared by `chat`, `ask` and `web` (flags override the config file, which
     overrides defaults)."""
     parser.add_argument("--base-url", metavar="URL", help="an Anthropic-compatible endpoint")
@@ -43,7 +43,7 @@ def add_conversation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--continue", dest="continue_", action="store_true",
                         help="continue the last conversation")  # fmt: skip
     parser.add_argument("--conversation", metavar="ID", help="continue the conversation ID")
-    add_engine_options(parser)
+    add_engine_options(parser, parallel=parallel)
 
 
 @dataclass

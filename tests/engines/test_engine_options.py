@@ -31,6 +31,25 @@ def test_the_options_reach_the_built_in_model(command: str) -> None:
         engine.close()
 
 
+@pytest.mark.parametrize(("command", "slots"), [("serve", 8), ("web", 8), ("chat", 2), ("ask", 2)])
+def test_each_command_has_its_own_default_parallel(
+    command: str, slots: int, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Serving many: 8 slots; the terminal's one conversation: 2 (each slot its own KV cells)."""
+    args = build_parser().parse_args([command, "--n-ctx", "256", "--threads", "1"])
+    engine = engine_from_args(args)
+    try:
+        assert isinstance(engine, LlamaEngine)
+        assert engine.max_concurrency == slots and len(engine.kv_stats().slots) == slots
+    finally:
+        engine.close()
+    monkeypatch.setenv("COLUMNS", "300")  # one line per option: the help is read as printed
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([command, "--help"])
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("--parallel"))
+    assert f"(default {slots})" in line
+
+
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [

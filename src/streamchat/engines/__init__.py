@@ -43,6 +43,9 @@ def load_engine(
 
 # bounds the engine can honour; a value outside is refused with the range, not clamped in silence
 PARALLEL_RANGE = (1, 128)  # one llama.cpp sequence (slot) per running reply: each its own KV cells
+# the terminal chat and `ask` hold one conversation: two slots (its reply, and one more client of its
+# local server) start in a quarter of the time and memory of 8 (docs/benchmarks.md, memory)
+CHAT_PARALLEL = 2
 PREFILL_CHUNK_RANGE = (1, 512)  # a step's batch is at most 512 tokens
 N_CTX_RANGE = (64, 1 << 20)
 
@@ -67,8 +70,9 @@ def _ranged(kind: type[int] | type[float], low: float, high: float) -> Callable[
     return parse
 
 
-def add_engine_options(parser: argparse.ArgumentParser) -> None:
-    """Options choosing and tuning the local engine (serve, and chat/ask on the built-in model)."""
+def add_engine_options(parser: argparse.ArgumentParser, *, parallel: int | None = None) -> None:
+    """Options choosing and tuning the local engine (serve, and chat/ask on the built-in model);
+    `parallel`: the command's own default for --parallel (None: the engine's, 8)."""
     parser.add_argument("--model-path", "--model-file", dest="model_path", metavar="PATH",
                         help="a GGUF model file (default: the built-in SmolLM2-135M-Instruct)")  # fmt: skip
     parser.add_argument("--engine", default="llama", metavar="llama|script:PATH",
@@ -82,8 +86,9 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
                         help="each reply's window in tokens (each --parallel slot has its own)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="llama.cpp threads (default: all cores; 1 is steadier when busy)")  # fmt: skip
-    parser.add_argument("--parallel", type=_ranged(int, *PARALLEL_RANGE), default=None, metavar="N",
-                        help="replies decoded at once (default 8); more wait in line")  # fmt: skip
+    parser.add_argument("--parallel", type=_ranged(int, *PARALLEL_RANGE), default=parallel, metavar="N",
+                        help=f"replies decoded at once, each with its own KV cells (default "
+                             f"{parallel or 8}); more wait in line")  # fmt: skip
     parser.add_argument("--prefill-chunk", type=_ranged(int, *PREFILL_CHUNK_RANGE), default=None, metavar="N",
                         help="prompt tokens per step while other replies decode (default 8)")  # fmt: skip
     guard = SAMPLING_EXTENSIONS  # the same ranges as the request's own fields
@@ -107,4 +112,4 @@ def engine_from_args(args: argparse.Namespace) -> Engine:
                        prefill_chunk=getattr(args, "prefill_chunk", None))  # fmt: skip
 
 
-__all__ = ["Engine", "EngineError", "add_engine_options", "engine_from_args", "load_engine"]
+__all__ = ["CHAT_PARALLEL", "Engine", "EngineError", "add_engine_options", "engine_from_args", "load_engine"]

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from ..endpoint import add_conversation_options
+from ..engines import CHAT_PARALLEL
 
 # Building the parser imports nothing heavy (anthropic, the chat, rich): each command imports what it runs.
 
@@ -16,12 +17,12 @@ from ..endpoint import add_conversation_options
 def add_chat_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register chat, ask and history (and give `models` its handler)."""
     chat = sub.add_parser("chat", help="the terminal chat (the default command)")
-    add_conversation_options(chat)
+    add_conversation_options(chat, parallel=CHAT_PARALLEL)
     chat.set_defaults(handler=run_chat)
 
     ask = sub.add_parser("ask", help="ask one question and stream the reply")
     ask.add_argument("question", nargs="?", help='the question ("-" or none: read stdin)')
-    add_conversation_options(ask)
+    add_conversation_options(ask, parallel=CHAT_PARALLEL)
     ask.add_argument("--json", action="store_true", help="print the final message as JSON")
     ask.add_argument("--events", action="store_true",
                      help="print every raw stream event as one JSON line (not saved)")  # fmt: skip
