@@ -22,6 +22,11 @@ if TYPE_CHECKING:  # the SDK takes ~1 s to import: `streamchat --help` and argum
 DEFAULT_CLAUDE_MODEL = "claude-sonnet-5-5"
 
 
+# the terminal chat and `ask` hold one conversation: two slots (its reply, and one more client of its
+# local server) start in a quarter of the time and memory of 8 (docs/benchmarks.md, memory)
+CHAT_PARALLEL = 2
+
+
 class SetupError(Exception):
     """The chat cannot start (bad flag, unknown persona, engine that will not load): one line."""
 

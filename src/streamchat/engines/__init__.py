@@ -43,9 +43,6 @@ def load_engine(
 
 # bounds the engine can honour; a value outside is refused with the range, not clamped in silence
 PARALLEL_RANGE = (1, 128)  # one llama.cpp sequence (slot) per running reply: each its own KV cells
-# the terminal chat and `ask` hold one conversation: two slots (its reply, and one more client of its
-# local server) start in a quarter of the time and memory of 8 (docs/benchmarks.md, memory)
-CHAT_PARALLEL = 2
 PREFILL_CHUNK_RANGE = (1, 512)  # a step's batch is at most 512 tokens
 N_CTX_RANGE = (64, 1 << 20)
 
@@ -112,4 +109,4 @@ def engine_from_args(args: argparse.Namespace) -> Engine:
                        prefill_chunk=getattr(args, "prefill_chunk", None))  # fmt: skip
 
 
-__all__ = ["CHAT_PARALLEL", "Engine", "EngineError", "add_engine_options", "engine_from_args", "load_engine"]
+__all__ = ["Engine", "EngineError", "add_engine_options", "engine_from_args", "load_engine"]

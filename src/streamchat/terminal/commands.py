@@ -8,8 +8,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from ..endpoint import add_conversation_options
-from ..engines import CHAT_PARALLEL
+from ..endpoint import CHAT_PARALLEL, add_conversation_options
 
 # Building the parser imports nothing heavy (anthropic, the chat, rich): each command imports what it runs.
 
