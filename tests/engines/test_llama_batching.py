@@ -245,35 +245,42 @@ def test_interleaved_conversations_with_one_system_prompt_keep_their_own_caches(
     assert_idle_and_consistent(scheduler)
 
 
-def test_a_long_prompt_is_read_in_chunks_while_others_decode(
-    model: LoadedModel, scheduler: BatchScheduler
-) -> None:
+def decoded_while_read(model: LoadedModel, scheduler: BatchScheduler, prompt: Reply) -> int:
+    """Tokens a decoding stream gains from `prompt`'s submission to its first part (both run to
+    their ends)."""
     decoding = Reply(model, STORY, max_tokens=200)
-    long_text = "Summarise this: " + "The quick brown fox jumps over the lazy dog. " * 60
-    long = Reply(model, long_text, max_tokens=4)
-    assert len(long.prompt_tokens) > 600
     seen: dict[str, int] = {}
 
     def note_progress(reply: Reply) -> None:
         if len(reply.parts) == 1:
-            seen["decoded_when_long_answered"] = decoding.seq.produced
+            seen["answered"] = decoding.seq.produced
 
-    long.on_part = note_progress
+    prompt.on_part = note_progress
     reader = threading.Thread(target=decoding.collect)
     reader.start()
     scheduler.submit(decoding.seq)
     while decoding.seq.produced < 3:  # it is decoding
         threading.Event().wait(0.005)
-    seen["decoded_at_submit"] = decoding.seq.produced
-    long_reader = threading.Thread(target=long.collect)
-    long_reader.start()
-    scheduler.submit(long.seq)
-    long_reader.join(timeout=120)
+    seen["submitted"] = decoding.seq.produced
+    prompt_reader = threading.Thread(target=prompt.collect)
+    prompt_reader.start()
+    scheduler.submit(prompt.seq)
+    prompt_reader.join(timeout=120)
     reader.join(timeout=120)
+    assert prompt.finish is not None and decoding.finish is not None
+    return seen["answered"] - seen["submitted"]
+
+
+def test_a_long_prompt_is_read_in_chunks_while_others_decode(
+    model: LoadedModel, scheduler: BatchScheduler
+) -> None:
+    long_text = "Summarise this: " + "The quick brown fox jumps over the lazy dog. " * 60
+    long = Reply(model, long_text, max_tokens=4)
+    assert len(long.prompt_tokens) > 600
+    gained = decoded_while_read(model, scheduler, long)
     chunks = -(-len(long.prompt_tokens) // scheduler.prompt_budget)
     # one token for the decoding stream in every step that read a chunk of the long prompt
-    assert seen["decoded_when_long_answered"] - seen["decoded_at_submit"] >= chunks - 2
-    assert long.finish is not None and decoding.finish is not None
+    assert gained >= chunks - 2
     assert_idle_and_consistent(scheduler)
 
 
@@ -282,32 +289,12 @@ def test_a_short_prompt_is_read_in_one_step_while_others_decode(
 ) -> None:
     """A prompt of at most 4 x the budget (a chat turn) starts at once: the stream already decoding
     gains a token or two meanwhile, where reading it in budget-sized chunks would take 4 steps."""
-    decoding = Reply(model, STORY, max_tokens=200)
     text = "Summarise this: " + "The quick brown fox jumps over the lazy dog. " * 20
     short = Reply(model, text, max_tokens=4)
     assert 3 * scheduler.prompt_budget < len(short.prompt_tokens) <= 4 * scheduler.prompt_budget
-    seen: dict[str, int] = {}
-
-    def note_progress(reply: Reply) -> None:
-        if len(reply.parts) == 1:
-            seen["decoded_when_short_answered"] = decoding.seq.produced
-
-    short.on_part = note_progress
-    reader = threading.Thread(target=decoding.collect)
-    reader.start()
-    scheduler.submit(decoding.seq)
-    while decoding.seq.produced < 3:  # it is decoding
-        threading.Event().wait(0.005)
-    seen["decoded_at_submit"] = decoding.seq.produced
-    short_reader = threading.Thread(target=short.collect)
-    short_reader.start()
-    scheduler.submit(short.seq)
-    short_reader.join(timeout=120)
-    reader.join(timeout=120)
-    assert short.finish is not None and decoding.finish is not None
     # the step under way when it came, the step that read it whole and sampled its first token, and
     # one more its reader may be late by; in chunks, 4 steps would read it before its first token
-    assert seen["decoded_when_short_answered"] - seen["decoded_at_submit"] <= 3
+    assert decoded_while_read(model, scheduler, short) <= 3
     assert_idle_and_consistent(scheduler)
 
 

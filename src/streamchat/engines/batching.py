@@ -315,22 +315,23 @@ class BatchScheduler:
         room = self.model.n_batch - len(takes)
         reading = [s for s in self._running if s.todo > 1]  # oldest first
         if decoding:  # short prompts whole (a bounded burst), then a small slice of the rest
-            burst = min(room, self.prompt_budget * _BURST)
+            burst, longer = min(room, self.prompt_budget * _BURST), []
             for seq in reading:
                 if not seq.read_in_parts and seq.todo <= min(burst, self.prompt_budget * _SHORT):
                     takes.append((seq, seq.todo))
                     burst -= seq.todo
                     room -= seq.todo
-            taken = {id(t[0]) for t in takes}
-            reading = [s for s in reading if id(s) not in taken]
-            room = min(room, self.prompt_budget)
+                else:
+                    longer.append(seq)
+            reading, room = longer, min(room, self.prompt_budget)
         for seq in reading:
             if room <= 0:
                 break
             take = min(seq.todo, room)
             takes.append((seq, take))
             room -= take
-            seq.read_in_parts = take < seq.todo or seq.read_in_parts
+            if take < seq.todo:
+                seq.read_in_parts = True
         takes.sort(key=lambda t: t[0].slot.seq_id)  # type: ignore[union-attr]  # see the module
         rows: list[_Rows] = []
         n = 0
