@@ -298,6 +298,43 @@ def test_a_short_prompt_is_read_in_one_step_while_others_decode(
     assert_idle_and_consistent(scheduler)
 
 
+def test_short_prompts_beyond_the_burst_wait_whole_for_the_next_step(
+    model: LoadedModel, scheduler: BatchScheduler
+) -> None:
+    """Short prompts arriving together while a reply decodes: those the step's burst cannot hold
+    are read whole in a later step, none of them sliced into budget-sized chunks."""
+    decoding = Reply(model, STORY, max_tokens=120)
+    shorts = [Reply(model, f"Summarise note {i}: " + f"Item {i} of the list is {i * 7} apples. " * 18,
+                    max_tokens=2) for i in range(3)]  # fmt: skip
+    budget = scheduler.prompt_budget
+    assert all(3 * budget < len(r.prompt_tokens) <= 4 * budget for r in shorts)
+    # together they do not fit one step: the burst is at most the batch beside the decoding row
+    assert sum(len(r.prompt_tokens) for r in shorts) > model.n_batch - 1
+    readers = [threading.Thread(target=r.collect) for r in [decoding, *shorts]]
+    readers[0].start()
+    scheduler.submit(decoding.seq)
+    while decoding.seq.produced < 3:  # it is decoding
+        threading.Event().wait(0.005)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # the compute thread waits between steps while all three are submitted
+        held.set()
+        release.wait(60)
+
+    holder = threading.Thread(target=scheduler.call, args=(hold,))
+    holder.start()
+    assert held.wait(60)
+    for reader, reply in zip(readers[1:], shorts, strict=True):
+        reader.start()
+        scheduler.submit(reply.seq)
+    release.set()
+    for thread in [holder, *readers]:
+        thread.join(timeout=120)
+    assert all(r.finish is not None for r in [decoding, *shorts])
+    assert [r.seq.read_in_parts for r in shorts] == [False, False, False]
+    assert_idle_and_consistent(scheduler)
+
+
 def test_a_new_reply_takes_a_slot_next_to_the_running_one() -> None:
     """llama.cpp reads each run of consecutive sequence ids as its own micro-batch, so a reply that
     finds no cache of its own is put next to the running replies, not in the least recently used

@@ -315,14 +315,17 @@ class BatchScheduler:
         room = self.model.n_batch - len(takes)
         reading = [s for s in self._running if s.todo > 1]  # oldest first
         if decoding:  # short prompts whole (a bounded burst), then a small slice of the rest
-            burst, longer = min(room, self.prompt_budget * _BURST), []
+            full = min(room, self.prompt_budget * _BURST)
+            burst, longer = full, []
             for seq in reading:
-                if not seq.read_in_parts and seq.todo <= min(burst, self.prompt_budget * _SHORT):
+                if seq.read_in_parts or seq.todo > min(full, self.prompt_budget * _SHORT):
+                    longer.append(seq)
+                elif seq.todo <= burst:
                     takes.append((seq, seq.todo))
                     burst -= seq.todo
                     room -= seq.todo
-                else:
-                    longer.append(seq)
+                # else a short prompt the burst has no room left for: read whole in a later step
+                # (oldest first, so it comes), not sliced over several
             reading, room = longer, min(room, self.prompt_budget)
         for seq in reading:
             if room <= 0:
@@ -468,7 +471,8 @@ class BatchScheduler:
 _NOTHING: Any = object()
 # While replies decode, a prompt of at most _SHORT x prompt_budget tokens (a chat turn, most new
 # chats) is read whole in one step, up to _BURST x prompt_budget such tokens a step: new replies
-# start at once and the decoding ones see one longer step (~0.1 s for a 32-token turn here); a
+# start at once and the decoding ones see one longer step (~0.1 s for a 32-token turn here); one
+# that finds the step's burst spent is read whole in the next step, not sliced over three; a
 # longer prompt is read prompt_budget tokens a step, so their gaps stay small while it is read.
 _SHORT = 4
 _BURST = 16
