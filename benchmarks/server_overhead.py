@@ -43,6 +43,7 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from streamchat.config import builtin_model_path
 from streamchat.engines.llama import default_threads
+from streamchat.engines.llama_model import high_level_llama
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PROMPT = "Write a long story about a dragon and a knight."
@@ -140,10 +141,11 @@ def main() -> int:
     port = free_port()
     server, model = start_server(port, args.n_ctx)
     try:
-        stock = llama_cpp.Llama(path, n_ctx=args.n_ctx, n_threads=threads, n_threads_batch=batch_threads,
-                                verbose=False)  # fmt: skip
-        same = llama_cpp.Llama(path, n_ctx=args.n_ctx, n_threads=threads, n_threads_batch=batch_threads,
-                               flash_attn=True, verbose=False)  # fmt: skip
+        # high_level_llama: as the engine loads it (on an AMX build llama.cpp's defaults crash)
+        stock = high_level_llama(path, n_ctx=args.n_ctx, n_threads=threads, n_threads_batch=batch_threads,
+                                 verbose=False)  # fmt: skip
+        same = high_level_llama(path, n_ctx=args.n_ctx, n_threads=threads, n_threads_batch=batch_threads,
+                                flash_attn=True, verbose=False)  # fmt: skip
         meta = stock.metadata
         formatter = Jinja2ChatFormatter(
             meta["tokenizer.chat_template"], eos_token="<|im_end|>", bos_token="<|im_start|>"

@@ -29,6 +29,24 @@ SRC = ROOT / "src"
 CACHE = Path(os.environ.get("STREAMCHAT_CACHE", Path.home() / ".cache" / "streamchat"))
 BASELINE_REF = "b910152"  # main before batching: the one-at-a-time engine ("today's engine")
 
+# An exported tree's engine loads the model as this tree's does (on an AMX build llama.cpp's own
+# defaults crash at the first prompt: streamchat.engines.llama_model.model_params): a sitecustomize
+# beside its `streamchat` runs before it, whether it loads through `Llama` or the C API.
+EXPORT_SITECUSTOMIZE = """\
+import importlib.util
+import llama_cpp
+import llama_cpp.llama_cpp as bindings
+spec = importlib.util.spec_from_file_location("_current_model", {path!r})
+current = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(current)
+shipped = bindings.llama_model_default_params
+def params():
+    chosen = shipped()
+    chosen.use_extra_bufts = chosen.use_extra_bufts and not current.amx_build()
+    return chosen
+bindings.llama_model_default_params = llama_cpp.llama_model_default_params = params
+"""
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -88,8 +106,12 @@ def llama_server_binary(version: str) -> Path | None:
 
 
 def start_llama_server(name: str, binary: Path, model: Path, args: Sequence[str]) -> Server:
+    from streamchat.engines.llama_model import amx_build  # the users put this tree's src/ on the path
+
     port = free_port()
     cmd = [str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(port), "--no-webui", *args]
+    if amx_build():  # the engine's setting (model_params): on an AMX build the defaults crash
+        cmd.append("--no-repack")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     return wait_ready(name, proc, f"http://127.0.0.1:{port}")
 
@@ -105,6 +127,8 @@ def export_baseline(ref: str = BASELINE_REF) -> tuple[Path, tempfile.TemporaryDi
     if archive.returncode != 0:
         raise SystemExit(f"git archive {ref} failed: {archive.stderr.decode(errors='replace')}")
     subprocess.run(["tar", "-x", "-C", tmp.name], input=archive.stdout, check=True)
+    site = EXPORT_SITECUSTOMIZE.format(path=str(SRC / "streamchat" / "engines" / "llama_model.py"))
+    (Path(tmp.name) / "src" / "sitecustomize.py").write_text(site)
     return Path(tmp.name) / "src", tmp
 
 

@@ -23,7 +23,7 @@ from streamchat.api.stream import Finish, Part, TextDelta
 from streamchat.config import builtin_model_path
 from streamchat.engines.base import EngineError
 from streamchat.engines.batching import BatchScheduler, common_prefix
-from streamchat.engines.llama_model import LoadedModel
+from streamchat.engines.llama_model import LoadedModel, high_level_llama
 from streamchat.engines.prompt import PromptText
 from streamchat.engines.sampling import Sampler, Sampling, build_chain
 from streamchat.engines.sequence import END, Prompt, ReplySequence
@@ -55,8 +55,8 @@ def scheduler(model: LoadedModel) -> Iterator[BatchScheduler]:
 @pytest.fixture(scope="module")
 def reference() -> Iterator[llama_cpp.Llama]:
     """The same file through llama-cpp-python's high-level API, all logits kept."""
-    llm = llama_cpp.Llama(str(builtin_model_path()), n_ctx=2048, logits_all=True, flash_attn=True,
-                          n_threads=2, verbose=False)  # fmt: skip
+    llm = high_level_llama(str(builtin_model_path()), n_ctx=2048, logits_all=True, flash_attn=True,
+                           n_threads=2, verbose=False)  # fmt: skip
     yield llm
     llm.close()
 

@@ -45,6 +45,46 @@ def _init_backend() -> None:
             _backend_ready = True
 
 
+_amx: bool | None = None
+
+
+def amx_build() -> bool:
+    """Whether this llama.cpp build carries its AMX matrix multiply (built with -march=native on a
+    CPU with AMX, e.g. a Sapphire Rapids Xeon)."""
+    global _amx
+    if _amx is None:
+        _init_backend()
+        _amx = b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info()
+    return _amx
+
+
+def model_params() -> Any:
+    """llama.cpp's default model parameters, without its extra buffer types on an AMX build. Its AMX
+    matrix multiply crashes the process (SIGSEGV at `ldtilecfg`: the tile configuration it builds on
+    the stack is invalid, llama.cpp issues 20824 and 26954) at the first batch of more than one token,
+    i.e. the first prompt. Without the extra buffer types the weights stay in the plain CPU buffer and
+    the usual AVX-512 kernels run; weight repacking goes too, which the built-in Q4_1 model never has
+    (llama.cpp repacks only Q4_0, Q4_K, IQ4_NL and a few others). `llama-server --no-repack` is the
+    same setting."""
+    params = llama_cpp.llama_model_default_params()
+    if amx_build():
+        params.use_extra_bufts = False
+    return params
+
+
+def high_level_llama(path: str, **kwargs: Any) -> Any:
+    """llama-cpp-python's high-level `llama_cpp.Llama` for `path`, loaded with `model_params()` (as
+    shipped it takes the AMX path too): the tests' reference and the benchmarks' stock arm."""
+    import llama_cpp.llama_cpp as bindings  # the module whose defaults `Llama.__init__` reads
+
+    shipped = bindings.llama_model_default_params
+    bindings.llama_model_default_params = model_params
+    try:
+        return llama_cpp.Llama(path, **kwargs)
+    finally:
+        bindings.llama_model_default_params = shipped
+
+
 def available_cpus() -> int:
     """CPUs this process may run on."""
     try:
@@ -80,8 +120,7 @@ class LoadedModel:
     def __init__(self, path: Path, *, n_ctx: int, n_seq_max: int, n_batch: int, n_threads: int,
                  n_threads_batch: int, flash_attn: bool) -> None:  # fmt: skip
         _init_backend()
-        params = llama_cpp.llama_model_default_params()
-        self.model = llama_cpp.llama_model_load_from_file(str(path).encode(), params)
+        self.model = llama_cpp.llama_model_load_from_file(str(path).encode(), model_params())
         if not self.model:
             raise ValueError(f"llama.cpp could not load the model file {path}")
         try:
