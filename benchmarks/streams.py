@@ -39,12 +39,7 @@ import llama_cpp.llama_cpp as bindings
 spec = importlib.util.spec_from_file_location("_current_model", {path!r})
 current = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(current)
-shipped = bindings.llama_model_default_params
-def params():
-    chosen = shipped()
-    chosen.use_extra_bufts = chosen.use_extra_bufts and not current.amx_build()
-    return chosen
-bindings.llama_model_default_params = llama_cpp.llama_model_default_params = params
+bindings.llama_model_default_params = llama_cpp.llama_model_default_params = current.model_params
 """
 
 

@@ -46,6 +46,9 @@ def _init_backend() -> None:
 
 
 _amx: bool | None = None
+# llama.cpp's own defaults, as shipped: model_params() starts from them even where it is installed
+# in their place (high_level_llama; the benchmarks' exported trees)
+_shipped_defaults = llama_cpp.llama_model_default_params
 
 
 def amx_build() -> bool:
@@ -66,7 +69,7 @@ def model_params() -> Any:
     the usual AVX-512 kernels run; weight repacking goes too, which the built-in Q4_1 model never has
     (llama.cpp repacks only Q4_0, Q4_K, IQ4_NL and a few others). `llama-server --no-repack` is the
     same setting."""
-    params = llama_cpp.llama_model_default_params()
+    params = _shipped_defaults()
     if amx_build():
         params.use_extra_bufts = False
     return params
